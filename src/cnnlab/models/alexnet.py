@@ -1,0 +1,1 @@
+"""alexnet models (being written)."""

@@ -1,0 +1,1 @@
+"""googlenet models (being written)."""

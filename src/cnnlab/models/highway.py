@@ -1,0 +1,1 @@
+"""highway models (being written)."""

@@ -1,0 +1,1 @@
+"""lenet models (being written)."""

@@ -1,0 +1,1 @@
+"""nin models (being written)."""

@@ -1,0 +1,1 @@
+"""resnet models (being written)."""

@@ -1,0 +1,1 @@
+"""vgg models (being written)."""

@@ -1,0 +1,1 @@
+"""Training: data feeding, the loop, optimizers and schedules, checkpoints, metrics, DDP."""
