@@ -88,3 +88,23 @@ def read_metrics(run: str | os.PathLike) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_model(path: str | os.PathLike, which: str = "best", map_location="cpu"):
+    """(model, config) of a run: the zoo model its config names, with checkpoint `which` loaded.
+
+    config.json must hold "model" (zoo name) and "model_kwargs" (builder arguments); the model is
+    returned in eval mode. Falls back to the "last" checkpoint when the run has no "best".
+    """
+    from cnnlab.models import create
+    from cnnlab.training.checkpoint import find_checkpoint, load_checkpoint
+
+    config = read_config(path)
+    try:
+        find_checkpoint(path, which)
+    except CnnlabError:
+        which = "last"
+    model_state, _ = load_checkpoint(path, which, map_location)
+    model = create(config["model"], **config.get("model_kwargs", {}))
+    model.load_state_dict(model_state)
+    return model.eval(), config
