@@ -1,0 +1,96 @@
+"""Measuring a finished run: `cnnlab eval` (a data split, saved as JSON in the run) and
+`cnnlab predict` (top-k classes of image files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cnnlab import rundir
+from cnnlab.errors import CnnlabError
+from cnnlab.training.checkpoint import WEIGHTS, load_checkpoint
+from cnnlab.training.distributed import pick_device
+from cnnlab.training.metrics import evaluate, logits_of
+from cnnlab.training.trainer import FORMAT, autocast_for, resolve_precision
+
+
+def locate(path: Path, which: str) -> tuple[Path, Path]:
+    """(run directory, checkpoint path or name) for a run folder or a checkpoint folder inside one."""
+    path = Path(path)
+    if not path.exists():
+        raise CnnlabError(f"{path} does not exist: give a run directory that 'cnnlab train' wrote")
+    if (path / WEIGHTS).is_file():
+        for parent in path.parents:
+            if (parent / rundir.CONFIG).is_file():
+                return parent, path
+        raise CnnlabError(f"{path} is a checkpoint outside a run: cnnlab needs the run's {rundir.CONFIG} beside it")
+    run = rundir.require_run_dir(path)
+    checkpoints = run / rundir.CHECKPOINTS
+    if which == "best" and not any((checkpoints / name / WEIGHTS).is_file() for name in ("best", "best.old")):
+        which = "last"
+    return run, checkpoints / which
+
+
+def load_run_model(path, which: str = "best", device: torch.device | str = "cpu"):
+    """(model in eval mode, config, run directory, checkpoint folder) of a run; refuses checkpoints not written by
+    cnnlab's trainer and weights that do not fit the run's model."""
+    from cnnlab.models import create
+
+    run, checkpoint = locate(Path(path), which)
+    config = rundir.read_config(run)
+    weights, state = load_checkpoint(checkpoint, map_location="cpu")
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CnnlabError(f"{checkpoint} is not a cnnlab training checkpoint (no {FORMAT} marker)")
+    model = create(config["model"], **config["model_kwargs"])
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        raise CnnlabError(f"{checkpoint}: weights do not fit {config['model']} ({str(error).splitlines()[0]})") from None
+    return model.to(device).eval(), config, run, checkpoint
+
+
+def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1024, data_dir=None,
+                 download=False, device="auto") -> tuple[dict, Path]:
+    """Evaluate a run on `split` of `dataset` (default: its own); writes eval-<dataset>[-val].json
+    into the run and returns (report, path)."""
+    from cnnlab.data.loaders import build_loaders
+
+    device = pick_device(device)
+    model, config, run, checkpoint = load_run_model(path, which, device)
+    dataset = dataset or config["dataset"]["dataset"]
+    val_split = config["train"].get("val_split", 0) if split == "val" else 0
+    if split == "val" and not val_split:
+        raise CnnlabError("this run held out no validation split: evaluate --split test")
+    data = build_loaders(dataset, tuple(config["input_shape"]), batch_size, data_dir=data_dir, download=download,
+                         device=device, val_split=val_split, seed=config["seed"])
+    num_classes = config["model_kwargs"].get("num_classes", len(data.classes))
+    if len(data.classes) != num_classes:
+        raise CnnlabError(f"{dataset} has {len(data.classes)} classes but the run's model predicts {num_classes}")
+    loader = data.val if split == "val" else data.test
+    autocast = autocast_for(resolve_precision(config.get("precision", "auto"), device), device)
+    report = evaluate(model, loader, num_classes, autocast, channels_last=False)
+    report = {"model": config["model"], "dataset": dataset, "split": split, "checkpoint": checkpoint.name,
+              "classes": list(data.classes), **report}
+    out = run / (f"eval-{dataset}.json" if split == "test" else f"eval-{dataset}-{split}.json")
+    rundir.write_json_atomic(out, report)
+    return report, out
+
+
+def predict_images(run, images, *, which="best", top=5, device="auto"):
+    """[(image path, [(class name, probability)] * top)] for each image file."""
+    from cnnlab.data.preprocess import load_image
+
+    device = pick_device(device)
+    model, config, _, _ = load_run_model(run, which, device)
+    data = config["dataset"]
+    classes = data["classes"]
+    native = data.get("native_shape") if data.get("dataset") != "imagefolder" else None
+    results = []
+    with torch.inference_mode():
+        for path in images:
+            x = load_image(path, tuple(config["input_shape"]), data["mean"], data["std"], native_shape=native)
+            probabilities = torch.softmax(logits_of(model(x.to(device))).float(), dim=1)[0]
+            values, indices = probabilities.topk(min(top, len(classes)))
+            results.append((path, [(classes[i], p) for i, p in zip(indices.tolist(), values.tolist())]))
+    return results
