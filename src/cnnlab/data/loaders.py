@@ -147,7 +147,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
 
         return build_imagefolder_loaders(data_dir, input_shape, batch_size, augment=augment, val_split=val_split,
                                          seed=seed, rank=rank, world_size=world_size,
-                                         eval_batch_size=eval_batch_size, workers=workers)
+                                         eval_batch_size=eval_batch_size, workers=workers, device=device)
     x_train, y_train, classes = load_arrays(name, "train", data_dir, download)
     x_test, y_test, _ = load_arrays(name, "test", data_dir)
     train_idx, val_idx = holdout(y_train, val_split)

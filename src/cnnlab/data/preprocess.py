@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from cnnlab.errors import CnnlabError
 
 MAX_PAD = 8
+EVAL_RESIZE = 256 / 224  # image folders: resize the shorter side to H * 256/224, then centre-crop H (ImageNet habit)
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2 luma, as Pillow's convert("L")
 
 
@@ -97,7 +98,8 @@ def load_image(path, input_shape, mean, std, native_shape=None, resize=None) -> 
     `mean`/`std` are those the run applied per input channel (describe()["mean"], ["std"]).
     With `native_shape` (describe()["native_shape"], e.g. (1, 28, 28) for MNIST) the image is first
     brought to the data set's own size and then adapted exactly as in training (pad, resize, channels).
-    Otherwise (image folders) the shorter side is resized to `resize` (default: H) and centre-cropped.
+    Otherwise (image folders) the shorter side is resized to `resize` (default: H * 256/224, as the
+    image-folder evaluation does) and the centre H x W is cropped.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -110,7 +112,7 @@ def load_image(path, input_shape, mean, std, native_shape=None, resize=None) -> 
             else:
                 from torchvision.transforms import functional as TF
 
-                img = TF.center_crop(TF.resize(img, resize or h), [h, w])
+                img = TF.center_crop(TF.resize(img, resize or round(h * EVAL_RESIZE)), [h, w])
             array = np.asarray(img, np.uint8)
     except FileNotFoundError:
         raise CnnlabError(f"image {path} does not exist") from None

@@ -8,6 +8,7 @@ into one `CnnlabError` that names the file and the fix.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import os
@@ -157,9 +158,10 @@ _CIFAR_FILES = {"bin": {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "
 
 
 def _find_idx(folder: Path, stem: str) -> Path | None:
-    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx")):  # official, gunzipped, the Windows-era name
-        if (folder / name).is_file():
-            return folder / name
+    for base in (stem, stem.replace("-idx", ".idx")):  # official name, and the dotted one some mirrors use
+        for name in (base + ".gz", base):
+            if (folder / name).is_file():
+                return folder / name
     return None
 
 
@@ -190,6 +192,11 @@ def _missing_message(name: str, root: Path) -> str:
 
 def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 digits, 0..16 scaled to 0..255, in a fixed stratified split."""
+    return tuple(a.copy() for a in _digits_split()[split])
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_split() -> dict:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -198,7 +205,7 @@ def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     labels = digits.target.astype(np.int64)
     parts = train_test_split(images, labels, test_size=DIGITS_TEST_SIZE, stratify=labels, random_state=DIGITS_SPLIT_SEED)
     x_train, x_test, y_train, y_test = parts
-    return (x_train, y_train) if split == "train" else (x_test, y_test)
+    return {"train": (x_train, y_train), "test": (x_test, y_test)}
 
 
 def _cifar_classes(folder: Path, fmt: str) -> list[str] | None:

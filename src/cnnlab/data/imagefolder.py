@@ -1,0 +1,188 @@
+"""Image folders (the ImageNet layout): `<dir>/train/<class>/*` and `<dir>/val/<class>/*`, any image
+Pillow reads, streamed through a DataLoader with worker processes and torchvision transforms.
+
+    train: with "crop" RandomResizedCrop(H, W) (else the evaluation resize), with "flip" a random flip
+    val:   resize the shorter side to H * 256/224, centre-crop H x W (the test set of the run)
+    then, on the device: to [0, 1], "pca:SIGMA" with ImageNet's RGB eigenvectors, normalise (ImageNet mean/std)
+
+An image that cannot be read is skipped with a warning and counted (`loader.skipped`), never fatal.
+Order, worker seeds and every image's random transform derive from (seed, epoch, index) only, and
+batches are planned exactly as for the in-memory loaders (`cnnlab.data.loaders.plan_batches`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets, transforms
+
+from cnnlab.data.augment import PcaColour
+from cnnlab.data.info import DATASETS
+from cnnlab.data.loaders import Loaders, epoch_seed, holdout, plan_batches
+from cnnlab.data.preprocess import EVAL_RESIZE, GREY_WEIGHTS, Adapter
+from cnnlab.errors import CnnlabError
+
+# ImageNet RGB covariance (pixels on [0, 1]) as used for AlexNet-style PCA lighting, e.g. fb.resnet.torch
+IMAGENET_EIGVALS = np.array([0.2175, 0.0188, 0.0045], np.float32)
+IMAGENET_EIGVECS = np.array([[-0.5675, 0.7192, 0.4009],
+                             [-0.5808, -0.0045, -0.8140],
+                             [-0.5836, -0.6948, 0.4203]], np.float32)  # columns are the eigenvectors
+
+
+class _Images(Dataset):
+    """Items are (index, seed) pairs: the image is transformed under its own seed, so the result
+    does not depend on which worker runs it or on the global RNG (which stays untouched)."""
+
+    def __init__(self, samples, transform, grey):
+        self.samples, self.transform, self.mode = samples, transform, "L" if grey else "RGB"
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, item):
+        index, seed = item
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as img:
+                img = img.convert(self.mode)
+        except (OSError, UnidentifiedImageError, ValueError):
+            return None, path
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(img), label
+
+
+def _collate(items):
+    good = [(x, y) for x, y in items if x is not None]
+    skipped = [path for x, path in items if x is None]
+    if not good:
+        return None, None, skipped
+    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), skipped
+
+
+class FolderLoader:
+    """Iterable of (x float32 normalised, y int64) batches on `device`, streamed from image files."""
+
+    def __init__(self, samples, transform, adapter, batch_size, *, shuffle, pca=None, seed=0, rank=0, world_size=1,
+                 workers=2, device="cpu"):
+        self.dataset = _Images(samples, transform, adapter.target[0] == 1)
+        self.adapter, self.pca, self.shuffle, self.seed, self.epoch = adapter, pca, shuffle, seed, 0
+        self.workers, self.device = workers, torch.device(device)
+        self.plan = plan_batches(len(samples), batch_size, rank, world_size, drop_uneven=shuffle)
+        self.skipped: set[str] = set()
+
+    @property
+    def num_samples(self) -> int:
+        return sum(hi - lo for _, lo, hi, _ in self.plan)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __iter__(self):
+        base = epoch_seed(self.seed, self.epoch)
+        cpu = torch.Generator().manual_seed(base)
+        order = torch.randperm(len(self.dataset), generator=cpu) if self.shuffle else torch.arange(len(self.dataset))
+        order = order.tolist()
+        batches = [[(order[start + i], (base + start + i) % 2**63) for i in range(lo, hi)] for start, lo, hi, _ in self.plan]
+        loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=self.workers, collate_fn=_collate,
+                            pin_memory=self.device.type == "cuda", generator=cpu)
+        g = torch.Generator(device=self.device).manual_seed(base)
+        for (start, lo, hi, size), (x, y, skipped) in zip(self.plan, loader):
+            for path in skipped:
+                if path not in self.skipped:
+                    self.skipped.add(path)
+                    warnings.warn(f"skipped unreadable image {path} ({len(self.skipped)} so far)", stacklevel=2)
+            if x is None:
+                continue
+            x = self.adapter.to_float(x.to(self.device, non_blocking=True))
+            if self.pca is not None:
+                x = self.pca(x, g, lo, size)
+            yield self.adapter.normalise(x), y.to(self.device, non_blocking=True)
+
+
+def _scan(folder: Path, part: str):
+    if not folder.is_dir():
+        raise CnnlabError(f"image folder {folder.parent} has no {part}/ folder: lay it out as {part}/<class>/<images>")
+    try:
+        return datasets.ImageFolder(str(folder))
+    except FileNotFoundError as error:  # no class folder, or a class folder without images
+        raise CnnlabError(f"{folder}: {str(error).splitlines()[0].rstrip('.')}; every class needs at least one image "
+                          f"({', '.join(sorted(e.lstrip('.') for e in datasets.folder.IMG_EXTENSIONS))})") from None
+
+
+def _transforms(specs, size):
+    """(train transform, eval transform, pca sigma or None) from the augmentation specs."""
+    names = {str(s).partition(":")[0]: str(s).partition(":")[2] for s in specs}
+    unknown = set(names) - {"crop", "flip", "pca"}
+    if unknown or names.get("flip"):
+        raise CnnlabError(f"bad augmentation for an image folder: {sorted(specs)}; use crop (random-resized crop), flip, pca:SIGMA")
+    resize = transforms.Compose([transforms.Resize(round(size[0] * EVAL_RESIZE)), transforms.CenterCrop(size)])
+    train = [transforms.RandomResizedCrop(size) if "crop" in names else resize]
+    if "flip" in names:
+        train.append(transforms.RandomHorizontalFlip())
+    to_tensor = transforms.PILToTensor()  # uint8 through the workers; scaled on the device
+    try:
+        sigma = float(names["pca"] or 0.1) if "pca" in names else None
+    except ValueError:
+        raise CnnlabError(f"bad augmentation pca:{names['pca']}; use pca:SIGMA, e.g. pca:0.1") from None
+    return transforms.Compose([*train, to_tensor]), transforms.Compose([resize, to_tensor]), sigma
+
+
+def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), val_split=0, seed=0, rank=0,
+                              world_size=1, eval_batch_size=None, workers=2, device="cpu") -> Loaders:
+    if data_dir is None:
+        raise CnnlabError("imagefolder needs --data-dir: a folder with train/<class>/ and val/<class>/ image folders")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise CnnlabError(f"image folder {root} does not exist")
+    train_set, test_set = _scan(root / "train", "train"), _scan(root / "val", "val")
+    if train_set.classes != test_set.classes:
+        raise CnnlabError(f"{root}: train/ and val/ must hold the same class folders "
+                          f"({len(train_set.classes)} against {len(test_set.classes)})")
+    c, h, w = input_shape
+    if c not in (1, 3):
+        raise CnnlabError(f"cannot feed images to a model with {c} input channels (use 1 or 3)")
+    info = DATASETS["imagefolder"]
+    mean, std = info.mean, info.std
+    if c == 1:  # luma of the ImageNet constants (the std is an approximation, weighting the channel variances)
+        mean = (float(np.dot(GREY_WEIGHTS, mean)),)
+        std = (float(np.sqrt(np.dot(GREY_WEIGHTS, np.square(std)))),)
+    adapter = Adapter((c, h, w), (c, h, w), mean, std)
+    train_tf, eval_tf, sigma = _transforms(augment, (h, w))
+    if sigma is not None and c != 3:
+        raise CnnlabError("augmentation pca needs colour (3-channel) images")
+    pca = PcaColour(sigma, IMAGENET_EIGVALS, IMAGENET_EIGVECS) if sigma is not None else None
+    samples = train_set.samples
+    train_idx, val_idx = holdout(np.array(train_set.targets), val_split)
+    common = dict(seed=seed, rank=rank, world_size=world_size, workers=workers, device=device)
+    eval_batch = eval_batch_size or batch_size
+    train = FolderLoader([samples[i] for i in train_idx], train_tf, adapter, batch_size, shuffle=True, pca=pca, **common)
+    val = FolderLoader([samples[i] for i in val_idx], eval_tf, adapter, eval_batch, shuffle=False, **common) \
+        if len(val_idx) else None
+    test = FolderLoader(test_set.samples, eval_tf, adapter, eval_batch, shuffle=False, **common)
+    described = {
+        "dataset": "imagefolder",
+        "source": str(root.resolve()),
+        "train_size": len(train_idx),
+        "val_size": len(val_idx),
+        "test_size": len(test_set.samples),
+        "val_split": "none" if not len(val_idx) else "stratified hold-out of train/, seed 0",
+        "native_shape": None,
+        "input_shape": list(input_shape),
+        "adapt": [f"{'RGB' if c == 3 else 'grey'}; train: " + ", ".join(type(t).__name__ for t in train_tf.transforms[:-1]),
+                  f"eval: resize shorter side to {round(h * EVAL_RESIZE)}, centre-crop {h}x{w}"],
+        "augment": [str(s) for s in augment],
+        "normalise": "(x / 255 - mean) / std per channel (ImageNet constants)",
+        "loader": f"DataLoader with {workers} workers",
+        "batch_size": batch_size,
+        "world_size": world_size,
+    }
+    return Loaders(train, val, test, list(train_set.classes), adapter.input_mean, adapter.input_std, described)
