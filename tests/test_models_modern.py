@@ -9,6 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
+from cnnlab.errors import CnnlabError
 from cnnlab.models import card, create
 
 RESNET_PARAMS = {
@@ -42,7 +43,7 @@ def n_params(model: nn.Module) -> int:
 def on_meta(name: str, **kwargs) -> nn.Module:
     """Build without allocating or initialising weights: counts and state-dict targets only."""
     with torch.device("meta"):
-        return create(name, **kwargs)
+        return create(name, guard=False, **kwargs)
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -83,7 +84,7 @@ def assert_round_trip(name: str, theirs_builder, x: torch.Tensor, **kwargs):
     with torch.no_grad():
         assert torch.equal(ours(x), theirs(x))
 
-    ours = randomize_batchnorm(create(name, **kwargs), seed=1).eval()
+    ours = randomize_batchnorm(create(name, guard=False, **kwargs), seed=1).eval()
     with torch.device("meta"):
         theirs = theirs_builder(**kwargs)
     theirs = transfer(ours, theirs).eval()
@@ -97,11 +98,13 @@ def test_resnet_round_trips_with_torchvision(name):
 
 
 def test_stride_in_1x1_moves_the_bottleneck_stride_and_keeps_the_weights():
-    paper = create("resnet50", num_classes=10, stride_in_1x1=True)
+    paper = on_meta("resnet50", stride_in_1x1=True)
     assert paper.layer2[0].conv1.stride == (2, 2) and paper.layer2[0].conv2.stride == (1, 1)
-    v1_5 = create("resnet50", num_classes=10)
+    v1_5 = on_meta("resnet50")
     assert v1_5.layer2[0].conv1.stride == (1, 1) and v1_5.layer2[0].conv2.stride == (2, 2)
     assert paper.state_dict().keys() == v1_5.state_dict().keys()
+    with pytest.raises(CnnlabError, match="basic blocks"):
+        create("resnet18", stride_in_1x1=True)
 
 
 def test_option_a_shortcut_is_parameter_free_zero_padding():

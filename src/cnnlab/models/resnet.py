@@ -20,6 +20,7 @@ from collections import OrderedDict
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnlab.errors import CnnlabError
 from cnnlab.models.registry import Paper, register
 
 HE_2015 = Paper("K. He, X. Zhang, S. Ren, J. Sun", 2015, "Deep Residual Learning for Image Recognition")
@@ -138,10 +139,13 @@ class ResNet(nn.Sequential):
         shortcut: str | None,
         num_classes: int,
         in_channels: int = 3,
-        **block_options,
+        stride_in_1x1: bool = False,
     ):
         if shortcut not in SHORTCUTS:
-            raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
+            raise CnnlabError(f"shortcut must be one of {', '.join(map(str, SHORTCUTS))}, got {shortcut!r}")
+        if stride_in_1x1 and block is not Bottleneck:
+            raise CnnlabError("stride_in_1x1 places a bottleneck block's stride; this network has basic blocks")
+        block_options = {"stride_in_1x1": True} if stride_in_1x1 else {}
         layers = OrderedDict()
         kernel, stride, padding = (7, 2, 3) if imagenet_stem else (3, 1, 1)
         layers["conv1"] = nn.Conv2d(in_channels, widths[0], kernel, stride, padding, bias=False)
@@ -210,10 +214,10 @@ PLAIN_CIFAR = (20, 32, 44, 56, 110)
 
 
 def _imagenet_builder(block, stages, residual):
-    def build(num_classes: int = 1000, in_channels: int = 3, shortcut: str | None = "B", **block_options):
-        """block_options: stride_in_1x1=True puts a bottleneck's stride where the paper has it."""
+    def build(num_classes: int = 1000, in_channels: int = 3, shortcut: str | None = "B", stride_in_1x1: bool = False):
+        """stride_in_1x1=True puts a bottleneck's stride in its first 1×1 convolution, as the paper."""
         return ResNet(block, stages, IMAGENET_WIDTHS, imagenet_stem=True, shortcut=shortcut if residual else None,
-                      num_classes=num_classes, in_channels=in_channels, **block_options)
+                      num_classes=num_classes, in_channels=in_channels, stride_in_1x1=stride_in_1x1)
 
     return build
 
