@@ -108,14 +108,19 @@ class FolderLoader:
             yield self.adapter.normalise(x), y.to(self.device, non_blocking=True)
 
 
-def _scan(folder: Path, part: str):
-    if not folder.is_dir():
-        raise CnnlabError(f"image folder {folder.parent} has no {part}/ folder: lay it out as {part}/<class>/<images>")
+def _scan(folder: Path):
+    """torchvision's ImageFolder index of `folder` (no image is opened), or a one-line layout error."""
+    extensions = ", ".join(sorted(e.lstrip(".") for e in datasets.folder.IMG_EXTENSIONS))
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not classes:
+        raise CnnlabError(f"{folder} has no class folders: put the images in {folder}/<class name>/")
     try:
         return datasets.ImageFolder(str(folder))
-    except FileNotFoundError as error:  # no class folder, or a class folder without images
-        raise CnnlabError(f"{folder}: {str(error).splitlines()[0].rstrip('.')}; every class needs at least one image "
-                          f"({', '.join(sorted(e.lstrip('.') for e in datasets.folder.IMG_EXTENSIONS))})") from None
+    except FileNotFoundError:  # a class folder without any image file
+        empty = [c for c in classes if not any(datasets.folder.has_file_allowed_extension(f.name, datasets.folder.IMG_EXTENSIONS)
+                                               for f in (folder / c).rglob("*") if f.is_file())]
+        raise CnnlabError(f"class folder(s) {', '.join(empty)} in {folder} hold no images; every class needs at least "
+                          f"one image ({extensions})") from None
 
 
 def _transforms(specs, size):
@@ -143,7 +148,10 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise CnnlabError(f"image folder {root} does not exist")
-    train_set, test_set = _scan(root / "train", "train"), _scan(root / "val", "val")
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise CnnlabError(f"image folder {root} has no {part}/ folder: lay it out as train/<class>/ and val/<class>/")
+    train_set, test_set = _scan(root / "train"), _scan(root / "val")
     if train_set.classes != test_set.classes:
         raise CnnlabError(f"{root}: train/ and val/ must hold the same class folders "
                           f"({len(train_set.classes)} against {len(test_set.classes)})")
