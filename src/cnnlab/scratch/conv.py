@@ -1,0 +1,99 @@
+"""Convolution by hand, three ways, so each can be checked against the others.
+
+- `conv2d_naive`: one output pixel at a time, exactly the notes' O₁₁ = F₁₁X₁₁ + F₁₂X₁₂ + …
+- `im2col` + one matrix multiply: the same numbers, fast (every window becomes a row).
+- `conv2d_input_grad_rotated`: dL/dX as a *full* convolution of dL/dO with the kernels rotated 180°.
+
+Like every deep-learning library, "convolution" here is cross-correlation (the kernel is not
+flipped in the forward pass); the flip appears only in the input gradient.
+All arrays are N×C×H×W; weights are O×C×kh×kw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def pad(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
+    """Pad the two spatial axes by `padding` on every side."""
+    if padding == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=value)
+
+
+def windows(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
+    """Every kh×kw window a kernel visits in the (already padded) input: a view N×C×OH×OW×kh×kw."""
+    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def fold(window_grads: np.ndarray, padded_shape: tuple, stride: int) -> np.ndarray:
+    """The adjoint of `windows`: add each window's gradient back where the window was cut from.
+
+    Overlapping windows (stride < kernel) add up, which is why this is a sum, not a copy.
+    """
+    _, _, oh, ow, kh, kw = window_grads.shape
+    grad = np.zeros(padded_shape, dtype=window_grads.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            grad[:, :, u : u + stride * oh : stride, v : v + stride * ow : stride] += window_grads[..., u, v]
+    return grad
+
+
+def im2col(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
+    """(N·OH·OW) × (C·kh·kw): one row per output pixel, holding the input values under the kernel."""
+    win = windows(xp, kh, kw, stride)
+    n, c, oh, ow = win.shape[:4]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+
+
+def col2im(cols: np.ndarray, padded_shape: tuple, kh: int, kw: int, stride: int) -> np.ndarray:
+    """The adjoint of `im2col`: rows of gradients summed back into a padded N×C×H×W image."""
+    n, c, hp, wp = padded_shape
+    oh, ow = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+    return fold(cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5), padded_shape, stride)
+
+
+def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """O[n,o,i,j] = b[o] + Σ_c Σ_u Σ_v F[o,c,u,v]·X[n,c,i·s+u,j·s+v], one output pixel at a time."""
+    xp = pad(x, padding)
+    (n, _, hp, wp), (o, _, kh, kw) = xp.shape, w.shape
+    oh, ow = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+    out = np.empty((n, o, oh, ow), dtype=np.result_type(x, w))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, None, :, i * stride : i * stride + kh, j * stride : j * stride + kw]  # X₁₁ X₁₂ … under F
+            out[:, :, i, j] = (patch * w).sum(axis=(2, 3, 4)) + b  # F₁₁X₁₁ + F₁₂X₁₂ + …
+    return out
+
+
+def conv2d_weight_grad_naive(x: np.ndarray, dout: np.ndarray, kernel: tuple, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """dL/dF: each output pixel's gradient times the input patch that produced it, summed."""
+    xp = pad(x, padding)
+    kh, kw = kernel
+    grad = np.zeros((dout.shape[1], x.shape[1], kh, kw), dtype=np.result_type(x, dout))
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            patch = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            grad += np.tensordot(dout[:, :, i, j], patch, axes=(0, 0))
+    return grad
+
+
+def conv2d_input_grad_rotated(dout: np.ndarray, w: np.ndarray, x_shape: tuple, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """dL/dX as the notes state it: a full convolution of dL/dO with every kernel rotated 180°.
+
+    Two details the slogan leaves out: with stride s, dL/dO is first spread out with s-1 zeros
+    between its pixels; and input and output channels swap roles (kernel for input channel c is
+    w[:, c] rotated). Rows/columns of the input that no window reached get zero gradient.
+    """
+    n, c, h, wd = x_shape
+    o, _, kh, kw = w.shape
+    hp, wp = h + 2 * padding, wd + 2 * padding
+    oh, ow = dout.shape[2:]
+    spread = np.zeros((n, o, (oh - 1) * stride + 1, (ow - 1) * stride + 1), dtype=dout.dtype)
+    spread[:, :, ::stride, ::stride] = dout
+    missed_h, missed_w = hp - ((oh - 1) * stride + kh), wp - ((ow - 1) * stride + kw)
+    full = np.pad(spread, ((0, 0), (0, 0), (kh - 1, kh - 1 + missed_h), (kw - 1, kw - 1 + missed_w)))
+    rotated = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # C×O×kh×kw, each kernel turned 180°
+    grad_padded = conv2d_naive(full, rotated, np.zeros(c, dtype=w.dtype))
+    return grad_padded[:, :, padding : padding + h, padding : padding + wd]
