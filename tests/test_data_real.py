@@ -72,7 +72,7 @@ def test_cifar10_python_version_matches_binary(tmp_path, cifar10):
     batch = {b"batch_label": b"testing batch 1 of 1", b"labels": y_test.tolist(), b"data": x_test.reshape(10000, -1),
              b"filenames": [b"x.png"] * 10000}
     (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
-    tiny = dict(batch, **{b"labels": [0], b"data": x_test[:1].reshape(1, -1), b"filenames": [b"x.png"]})
+    tiny = {**batch, b"labels": [0], b"data": x_test[:1].reshape(1, -1), b"filenames": [b"x.png"]}
     for name in [f"data_batch_{i}" for i in range(1, 6)]:  # present, as the layout needs; not read for "test"
         (folder / name).write_bytes(pickle.dumps(tiny, protocol=2))
     images, labels, _ = load_arrays("cifar10", "test", tmp_path)
