@@ -14,6 +14,7 @@ _API = {
     "create": "cnnlab.models",
     "list_models": "cnnlab.models",
     "card": "cnnlab.models",
+    "load_arrays": "cnnlab.data", "build_loaders": "cnnlab.data.loaders", "load_image": "cnnlab.data.preprocess",
 }
 
 __all__ = sorted(_API)
