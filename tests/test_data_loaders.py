@@ -95,3 +95,9 @@ def test_bad_arguments_are_user_errors():
         build_loaders("mnits", (1, 28, 28), 8)
     with pytest.raises(CnnlabError, match="validation split"):
         build_loaders("digits", (1, 8, 8), 8, val_split=5000)
+
+
+def test_validation_split_as_a_fraction_or_a_tiny_count():
+    assert build_loaders("digits", (1, 8, 8), 8, val_split=0.1).describe()["val_size"] == 144
+    tiny = build_loaders("digits", (1, 8, 8), 8, val_split=3)  # fewer than the 10 classes: not stratified
+    assert tiny.describe()["val_size"] == 3 and tiny.describe()["train_size"] == 1434

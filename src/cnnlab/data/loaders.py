@@ -115,17 +115,22 @@ class Loaders:
 
 
 def holdout(labels: np.ndarray, val_split) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices): a stratified hold-out of `val_split` images (a count, or
-    a fraction in (0, 1)) chosen with a fixed seed; both sorted, so the file order is kept."""
+    """(train indices, validation indices): a hold-out of `val_split` images (a count, or a fraction
+    in (0, 1)) chosen with a fixed seed, stratified by class whenever every class can give one;
+    both sorted, so the file order is kept."""
     n = len(labels)
     if not val_split:
         return np.arange(n), np.arange(0)
-    count = int(round(val_split * n)) if 0 < val_split < 1 else int(val_split)
-    if count != val_split and not 0 < val_split < 1 or not 0 < count < n:
+    count = round(val_split * n) if 0 < val_split < 1 else val_split
+    if not float(count).is_integer() or not 0 < count < n:
         raise CnnlabError(f"validation split {val_split} must be a count in 1..{n - 1} or a fraction in (0, 1)")
     from sklearn.model_selection import train_test_split
 
-    train, val = train_test_split(np.arange(n), test_size=count, stratify=labels, random_state=VAL_SPLIT_SEED)
+    index = np.arange(n)
+    try:
+        train, val = train_test_split(index, test_size=int(count), stratify=labels, random_state=VAL_SPLIT_SEED)
+    except ValueError:  # fewer held-out images than classes, or a class with a single image
+        train, val = train_test_split(index, test_size=int(count), random_state=VAL_SPLIT_SEED)
     return np.sort(train), np.sort(val)
 
 
@@ -172,7 +177,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
         "train_size": len(train_idx),
         "val_size": len(val_idx),
         "test_size": len(y_test),
-        "val_split": "none" if not len(val_idx) else f"stratified hold-out of the training set, seed {VAL_SPLIT_SEED}",
+        "val_split": "none" if not len(val_idx) else f"held out of the training set, stratified by class, seed {VAL_SPLIT_SEED}",
         "native_shape": list(x_train.shape[1:]),
         "input_shape": list(input_shape),
         "adapt": adapter.steps,

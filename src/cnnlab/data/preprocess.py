@@ -69,14 +69,19 @@ class Adapter:
         elif self.size is not None:
             x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True, align_corners=False)
         if (self.native[0], self.target[0]) == (3, 1):
-            x = (x * x.new_tensor(GREY_WEIGHTS)[None, :, None, None]).sum(1, keepdim=True)
+            x = (x * self._constants(x.device)[2]).sum(1, keepdim=True)
         return x
 
+    def _constants(self, device) -> tuple[torch.Tensor, ...]:
+        """mean, std and grey weights on `device`, copied there once (a copy per batch would make
+        the host wait for the GPU at every step)."""
+        if device not in self._stats:
+            self._stats[device] = tuple(torch.tensor(v, device=device)[None, :, None, None]
+                                        for v in (self.mean, self.std, GREY_WEIGHTS))
+        return self._stats[device]
+
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device not in self._stats:
-            self._stats[x.device] = (torch.tensor(self.mean, device=x.device)[None, :, None, None],
-                                     torch.tensor(self.std, device=x.device)[None, :, None, None])
-        mean, std = self._stats[x.device]
+        mean, std, _ = self._constants(x.device)
         x = (x - mean) / std
         return x.repeat(1, 3, 1, 1) if (self.native[0], self.target[0]) == (1, 3) else x
 
