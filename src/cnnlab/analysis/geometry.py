@@ -1,0 +1,156 @@
+"""The lecture formulas for one spatial axis: output size, misfits, receptive-field arithmetic.
+
+Pure integer/fraction arithmetic with no torch, so `cnnlab calc` and the tracer share one
+definition of every number they print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import ceil
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window along one axis: convolution or pooling."""
+
+    kernel: int
+    stride: int = 1
+    padding: int = 0  # per side; asymmetric 'same' padding keeps its left part here
+    dilation: int = 1
+    ceil_mode: bool = False
+    padding_right: int | None = None  # only when it differs from `padding`
+
+    @property
+    def span(self) -> int:
+        """Input positions one window covers: d·(F − 1) + 1."""
+        return self.dilation * (self.kernel - 1) + 1
+
+    def padded(self, size: int) -> int:
+        right = self.padding if self.padding_right is None else self.padding_right
+        return size + self.padding + right
+
+    def exact_output(self, size: int) -> Fraction:
+        """(W − F + 2P)/S + 1 as an exact fraction."""
+        return Fraction(self.padded(size) - self.span, self.stride) + 1
+
+    def output(self, size: int) -> int:
+        """The size PyTorch produces: floor (or ceil, with the rule that no window starts in the padding)."""
+        exact = self.exact_output(size)
+        if not self.ceil_mode:
+            return int(exact // 1)
+        out = ceil(exact)
+        if (out - 1) * self.stride >= size + self.padding:  # PyTorch drops a last window starting in padding
+            out -= 1
+        return out
+
+
+@dataclass(frozen=True)
+class Misfit:
+    """A window that does not tile its padded input: the flag the analyzer puts on a row."""
+
+    size: int  # input size along the axis
+    exact: Fraction  # (W − F + 2P)/S + 1
+    output: int  # what PyTorch makes of it
+    discarded: int  # padded-input positions never covered (floor mode)
+    discarded_pixels: int  # of those, real input pixels (not padding)
+    ceil_mode: bool
+
+    def __str__(self) -> str:
+        num = self.exact - 1
+        text = f"({num.numerator}/{num.denominator}) + 1 = {_decimal(self.exact)}" if num.denominator != 1 else ""
+        if self.ceil_mode:
+            return f"{text} → {self.output} (ceil mode: the last window hangs over the edge)"
+        lost = (
+            f"loses {self.discarded_pixels} input pixel(s)"
+            if self.discarded_pixels
+            else "drops only padding"
+        )
+        return f"{text} → {self.output}: floor skips the last {self.discarded} position(s), {lost}"
+
+
+def _decimal(value: Fraction) -> str:
+    return f"{float(value):.4f}".rstrip("0").rstrip(".")
+
+
+def misfit(window: Window, size: int) -> Misfit | None:
+    """None when (W − F + 2P)/S + 1 is an integer, else what the rounding costs."""
+    exact = window.exact_output(size)
+    if exact.denominator == 1:
+        return None
+    output = window.output(size)
+    covered = (output - 1) * window.stride + window.span
+    discarded = max(window.padded(size) - covered, 0)
+    right = window.padding if window.padding_right is None else window.padding_right
+    return Misfit(
+        size=size,
+        exact=exact,
+        output=output,
+        discarded=discarded,
+        discarded_pixels=max(discarded - right, 0),
+        ceil_mode=window.ceil_mode,
+    )
+
+
+@dataclass(frozen=True)
+class Axis:
+    """Receptive field of one unit along one axis, in input pixels.
+
+    `size` is how many input pixels one unit sees, `jump` the distance in input pixels between
+    neighbouring units (None once the axis is collapsed by flatten or global pooling), `start`
+    the centre of the first unit's field (pixel 0 is the centre of the first input pixel;
+    negative values reach into the padding).
+    """
+
+    size: int | Fraction = 1
+    jump: Fraction | None = Fraction(1)
+    start: Fraction = Fraction(0)
+
+    def through(self, window: Window) -> Axis:
+        """r' = r + (F_eff − 1)·j, j' = j·S, start' = start + ((F_eff − 1)/2 − P)·j."""
+        jump = self.jump
+        return Axis(
+            size=_whole(self.size + (window.span - 1) * jump),
+            jump=jump * window.stride,
+            start=self.start + (Fraction(window.span - 1, 2) - window.padding) * jump,
+        )
+
+    def adaptive(self, size: int, output: int) -> Axis:
+        """Adaptive pooling from `size` to `output` units: windows of PyTorch's uneven widths."""
+        if output == 1 or self.jump is None:
+            return self.collapsed(size)
+        if size % output == 0:
+            return self.through(Window(size // output, size // output))
+        widest_window = max(ceil((a + 1) * size / output) - (a * size) // output for a in range(output))
+        return Axis(
+            size=_whole(self.size + (widest_window - 1) * self.jump),
+            jump=self.jump * Fraction(size, output),
+            start=self.start + Fraction(widest_window - 1, 2) * self.jump,
+        )
+
+    def collapsed(self, length: int) -> Axis:
+        """After flatten or global pooling over `length` units: one unit sees them all."""
+        if self.jump is None:
+            return self
+        extent = (length - 1) * self.jump
+        return Axis(size=_whole(self.size + extent), jump=None, start=self.start + extent / 2)
+
+
+def _whole(value):
+    """Keep integers integers: fields are whole pixels except after uneven adaptive pooling."""
+    value = Fraction(value)
+    return int(value) if value.denominator == 1 else value
+
+
+def widest(axes: list[tuple[Axis, ...]]) -> tuple[Axis, ...]:
+    """Where branches meet (add, concatenate): the largest field wins, per axis."""
+    return tuple(max(column, key=lambda axis: axis.size) for column in zip(*axes))
+
+
+def stack(kernel: int, layers: int, stride: int = 1) -> Axis:
+    """Receptive field of `layers` identical stacked windows (the VGG argument)."""
+    axis = Axis()
+    for _ in range(layers):
+        axis = axis.through(Window(kernel, stride))
+    return axis

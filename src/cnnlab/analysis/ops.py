@@ -1,0 +1,241 @@
+"""What one torch call costs and does to geometry: MACs, other ops, sliding windows.
+
+The tracer sees every torch function a forward pass calls (inside `nn.Module` leaves and in
+plain `forward` code alike) and asks this module about it, so a convolution is counted the
+same whether it arrives as `nn.Conv2d`, `F.conv2d` or inside a custom layer.
+
+Counting rules (per output, batch included; the analyzer divides by the batch):
+- MACs: convolution = out · (C_in/groups) · k_h · k_w; linear / matmul = out · K. Bias adds are
+  not counted (as torchvision, fvcore and the papers do).
+- other ops: pooling = out · window area (adaptive pooling: every input once); activations and
+  elementwise arithmetic (ReLU, +, ×, sigmoid …) = out; batch/layer/group norm = 2 · out (one
+  scale and one shift per value at inference); LRN = out · (size + 4) (squares summed over the
+  neighbours, then scale, add, power, divide). Reshapes, concatenation, dropout, padding: 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from cnnlab.analysis.geometry import Window
+
+
+@dataclass
+class Call:
+    """One torch call as the analyzer sees it."""
+
+    name: str  # short op name: conv2d, max_pool2d, add, flatten ...
+    macs: int = 0
+    other: int = 0
+    windows: tuple[Window, ...] = ()  # one per spatial axis, for convolution and pooling
+    adaptive: tuple[int, ...] = ()  # output size per spatial axis, for adaptive pooling
+    units: int | None = None  # filters of a convolution, neurons of a linear layer
+    groups: int = 1
+    params: list[torch.Tensor] = field(default_factory=list)
+
+
+_CONV = {torch.conv1d: "conv1d", torch.conv2d: "conv2d", torch.conv3d: "conv3d"}
+_MAX_POOL = {
+    F.max_pool1d: "max_pool1d", F.max_pool2d: "max_pool2d", F.max_pool3d: "max_pool3d",
+    torch.max_pool1d: "max_pool1d", torch.max_pool2d: "max_pool2d", torch.max_pool3d: "max_pool3d",
+    F.max_pool2d_with_indices: "max_pool2d", F.max_pool1d_with_indices: "max_pool1d",
+}
+_AVG_POOL = {F.avg_pool1d: "avg_pool1d", F.avg_pool2d: "avg_pool2d", F.avg_pool3d: "avg_pool3d"}
+_ADAPTIVE = {
+    F.adaptive_avg_pool1d: "adaptive_avg_pool1d", F.adaptive_avg_pool2d: "adaptive_avg_pool2d",
+    F.adaptive_avg_pool3d: "adaptive_avg_pool3d", F.adaptive_max_pool1d: "adaptive_max_pool1d",
+    F.adaptive_max_pool2d: "adaptive_max_pool2d", F.adaptive_max_pool3d: "adaptive_max_pool3d",
+}
+_MATMUL = {"linear", "matmul", "mm", "bmm", "addmm", "baddbmm"}
+_NORM = {"batch_norm", "layer_norm", "group_norm", "instance_norm"}
+_ELEMENTWISE = {
+    "add", "sub", "mul", "div", "truediv", "relu", "relu6", "sigmoid", "tanh", "hardtanh",
+    "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "softplus", "hardsigmoid", "hardswish",
+    "softmax", "log_softmax", "exp", "log", "sqrt", "rsqrt", "pow", "neg", "abs", "threshold",
+    "clamp", "maximum", "minimum", "rsub",
+}
+
+
+def op_name(func) -> str:
+    """A readable name: `Tensor.__iadd__` → add, `torch.relu_` → relu, F.max_pool2d → max_pool2d."""
+    for table in (_CONV, _MAX_POOL, _AVG_POOL, _ADAPTIVE):
+        if func in table:
+            return table[func]
+    name = getattr(func, "__name__", str(func))
+    if name.startswith("__") and name.endswith("__"):
+        name = name[2:-2]
+        if name[:1] in "ir" and name[1:] in _ELEMENTWISE:
+            name = name[1:]
+    return name.strip("_")
+
+
+def _bind(args, kwargs, names, defaults):
+    values = dict(defaults)
+    values.update(zip(names, args))
+    values.update(kwargs)
+    return values
+
+
+def _per_axis(value, n: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(value)
+    return value * n if len(value) == 1 else value
+
+
+def _conv_windows(args, kwargs):
+    a = _bind(args, kwargs, ["input", "weight", "bias", "stride", "padding", "dilation", "groups"],
+              {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1})
+    kernel = tuple(a["weight"].shape[2:])
+    n = len(kernel)
+    stride, dilation = _per_axis(a["stride"], n), _per_axis(a["dilation"], n)
+    padding = 0 if a["padding"] == "valid" else a["padding"]
+    if padding == "same":
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        windows = tuple(
+            Window(k, s, t // 2, d, padding_right=t - t // 2 if t % 2 else None)
+            for k, s, d, t in zip(kernel, stride, dilation, totals)
+        )
+    else:
+        windows = tuple(Window(k, s, p, d) for k, s, p, d in zip(kernel, stride, _per_axis(padding, n), dilation))
+    return a, windows
+
+
+def _pool_windows(args, kwargs, is_max):
+    names = ["input", "kernel_size", "stride", "padding"] + (["dilation"] if is_max else []) + ["ceil_mode"]
+    a = _bind(args, kwargs, names, {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
+    n = a["input"].dim() - 2
+    kernel = _per_axis(a["kernel_size"], n)
+    stride = _per_axis(a["stride"], n) if a["stride"] not in (None, [], ()) else kernel
+    return tuple(
+        Window(k, s, p, d, ceil_mode=bool(a["ceil_mode"]))
+        for k, s, p, d in zip(kernel, stride, _per_axis(a["padding"], n), _per_axis(a["dilation"], n))
+    )
+
+
+def _windows(func, args, kwargs):
+    return _conv_windows(args, kwargs)[1] if func in _CONV else _pool_windows(args, kwargs, func in _MAX_POOL)
+
+
+def _slice_windows(x: torch.Tensor, index) -> tuple[Window, ...]:
+    """x[:, :, ::2, ::2] subsamples like a 1×1 window with stride 2 (ResNet's option-A shortcut)."""
+    index = index if isinstance(index, tuple) else (index,)
+    spatial = x.dim() - 2
+    if len(index) != x.dim() or not all(isinstance(i, slice) for i in index):
+        return ()
+    return tuple(Window(1, i.step or 1, padding=-(i.start or 0)) for i in index[-spatial:])
+
+
+def _pad_windows(x: torch.Tensor, pad) -> tuple[Window, ...]:
+    """F.pad's (left, right, top, bottom, …) list, last axis first, as 1×1 windows with padding."""
+    spatial = x.dim() - 2
+    pairs = [tuple(pad[2 * i : 2 * i + 2]) for i in range(len(pad) // 2)][::-1]  # first axis first
+    pairs = [(0, 0)] * (x.dim() - len(pairs)) + pairs
+    return tuple(Window(1, 1, left, padding_right=right if right != left else None) for left, right in pairs[-spatial:])
+
+
+def describe(func, args, kwargs, inputs: list[torch.Tensor], out: torch.Tensor) -> Call:
+    """Classify a call whose first tensor result is `out` and whose traced inputs are `inputs`."""
+    name = op_name(func)
+    if func in _CONV:
+        a, windows = _conv_windows(args, kwargs)
+        weight = a["weight"]
+        macs = out.numel() * weight.shape[1] * math.prod(weight.shape[2:])
+        params = [t for t in (weight, a["bias"]) if isinstance(t, torch.Tensor)]
+        return Call(name, macs=macs, windows=windows, units=weight.shape[0], groups=a["groups"], params=params)
+    if func in _MAX_POOL or func in _AVG_POOL:
+        windows = _pool_windows(args, kwargs, func in _MAX_POOL)
+        return Call(name, other=out.numel() * math.prod(w.kernel for w in windows), windows=windows)
+    if func in _ADAPTIVE:
+        n = inputs[0].dim() - 2
+        return Call(name, other=inputs[0].numel(), adaptive=tuple(out.shape[-n:]))
+    if name in _MATMUL:
+        operand = args[1] if name in ("addmm", "baddbmm") else args[0]
+        call = Call(name, macs=out.numel() * operand.shape[-1])
+        if name == "linear":
+            weight = args[1] if len(args) > 1 else kwargs["weight"]
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            call.units = weight.shape[0]
+            call.params = [t for t in (weight, bias) if isinstance(t, torch.Tensor)]
+        return call
+    if name == "getitem":
+        return Call(name, windows=_slice_windows(inputs[0], args[1]))
+    if name == "pad":
+        return Call(name, windows=_pad_windows(inputs[0], args[1] if len(args) > 1 else kwargs["pad"]))
+    if name in _NORM:
+        return Call(name, other=2 * out.numel())
+    if name == "local_response_norm":
+        size = args[1] if len(args) > 1 else kwargs["size"]
+        return Call(name, other=out.numel() * (size + 4))
+    if name in _ELEMENTWISE:
+        return Call(name, other=out.numel())
+    return Call(name)
+
+
+class ShapeError(Exception):
+    """An input a layer cannot take (wrong channel or feature count), in words."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """An output shape computed here, and what autograd would keep for backward besides weights."""
+
+    shape: tuple[int, ...]
+    keeps_input: bool = True
+    extra: tuple[tuple[tuple[int, ...], torch.dtype], ...] = ()  # e.g. max-pool indices, dropout mask
+
+
+def computed_result(func, args, kwargs) -> Result | None:
+    """Convolution, linear, batch norm, pooling and dropout computed here, not by torch's meta
+    kernels: their `torch._check` imports torch.fx's symbolic shapes and some import torch._dynamo
+    on first use (seconds of a cold start), and batch norm's is a slow Python decomposition."""
+    x = args[0] if args else kwargs.get("input")
+    if func in _CONV:
+        a, windows = _conv_windows(args, kwargs)
+        weight, groups = a["weight"], a["groups"]
+        if x.shape[1] != weight.shape[1] * groups:
+            raise ShapeError(f"expects {weight.shape[1] * groups} input channels, gets {x.shape[1]}")
+        return Result((x.shape[0], weight.shape[0], *_outputs(windows, x)))
+    if func is F.linear:
+        weight = args[1] if len(args) > 1 else kwargs["weight"]
+        if x.shape[-1] != weight.shape[1]:
+            raise ShapeError(f"expects {weight.shape[1]} input features, gets {x.shape[-1]}")
+        return Result((*x.shape[:-1], weight.shape[0]))
+    if func is F.batch_norm:
+        return Result(tuple(x.shape))
+    if func in _MAX_POOL or func in _AVG_POOL:
+        windows = _pool_windows(args, kwargs, func in _MAX_POOL)
+        shape = (*x.shape[: x.dim() - len(windows)], *_outputs(windows, x))
+        return Result(shape, extra=((shape, torch.int64),) if func in _MAX_POOL else ())
+    if func in _ADAPTIVE:
+        n = int(_ADAPTIVE[func][-2])
+        size = args[1] if len(args) > 1 else kwargs["output_size"]
+        wanted = _per_axis(size, n) if not isinstance(size, int) else (size,) * n
+        shape = (*x.shape[:-n], *(s if o is None else o for o, s in zip(wanted, x.shape[-n:])))
+        return Result(shape, extra=((shape, torch.int64),) if "max" in _ADAPTIVE[func] else ())
+    if func is F.dropout:
+        training = args[2] if len(args) > 2 else kwargs.get("training", True)
+        inplace = args[3] if len(args) > 3 else kwargs.get("inplace", False)
+        if training and not inplace:
+            return Result(tuple(x.shape), keeps_input=False, extra=((tuple(x.shape), torch.bool),))
+    return None
+
+
+def _outputs(windows, x) -> tuple[int, ...]:
+    return tuple(w.output(s) for w, s in zip(windows, x.shape[x.dim() - len(windows):]))
+
+
+def empty_output(func, args, kwargs) -> str | None:
+    """For a convolution or pooling about to run: 'H×W → 0×…' when its output would be empty."""
+    if func not in _CONV and func not in _MAX_POOL and func not in _AVG_POOL:
+        return None
+    windows = _windows(func, args, kwargs)
+    sizes = tuple(args[0].shape[-len(windows):])
+    outs = _outputs(windows, args[0])
+    if min(outs) > 0:
+        return None
+    return f"{'×'.join(map(str, sizes))} → {'×'.join(map(str, outs))}"

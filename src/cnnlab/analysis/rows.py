@@ -1,0 +1,155 @@
+"""The analyzer's result: rows (one per layer call) and totals, as plain data.
+
+Everything here is per image unless a name says otherwise; `Summary.batch` scales memory.
+Formatters, the CLI, the trainer's summary.md and the report all read these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from cnnlab.analysis.geometry import Axis, Misfit, Window
+
+FP32 = 4  # bytes; the activation-memory column is always fp32, as in the lecture tables
+
+
+@dataclass
+class Row:
+    name: str  # hierarchical: features.0, layer1.0.conv1, layer1.0.add, flatten
+    type: str  # module class (Conv2d) or function (add, flatten, cat)
+    input_shape: tuple[int, ...] = ()  # per image, e.g. (3, 227, 227)
+    output_shape: tuple[int, ...] = ()
+    windows: tuple[Window, ...] = ()  # kernel/stride/padding/dilation per spatial axis
+    groups: int = 1
+    units: int | None = None  # filters (conv) or neurons (linear)
+    params_trainable: int = 0
+    params_frozen: int = 0
+    output_values: int = 0  # per image
+    allocates: bool = True  # False for views and in-place results (no new memory)
+    macs: int = 0  # per image
+    other_ops: int = 0  # per image
+    receptive_field: tuple[Axis, ...] = ()  # per spatial axis of the *input image*
+    depth: int = 0  # weighted layers (conv, linear) on the longest path up to here
+    training_only: bool = False  # runs only in train mode (auxiliary heads)
+    misfits: tuple[Misfit | None, ...] = ()  # per spatial axis, of the row's first window
+    calls: tuple[int, ...] = ()  # enclosing block calls, outermost first (for folding)
+    folded: int = 1  # how many layer rows this row stands for
+    notes: tuple[str, ...] = ()  # a folded row keeps its inner rows' flags here
+
+    @property
+    def params(self) -> int:
+        return self.params_trainable + self.params_frozen
+
+    @property
+    def output_bytes(self) -> int:
+        """fp32 bytes of the output, per image."""
+        return self.output_values * FP32
+
+    @property
+    def flags(self) -> list[str]:
+        """Notes for the reader: training-only, and windows that do not fit their input."""
+        notes = ["training only"] if self.training_only else []
+        misfits = [m for m in self.misfits if m is not None]
+        if misfits and all(str(m) == str(misfits[0]) for m in misfits) and len(misfits) == len(self.misfits):
+            notes.append(str(misfits[0]))
+        else:
+            axes = "HW" if len(self.misfits) == 2 else "DHW"[-len(self.misfits):]
+            notes += [f"{axis}: {m}" for axis, m in zip(axes, self.misfits) if m is not None]
+        return notes + list(self.notes)
+
+
+@dataclass
+class BlockCall:
+    """A call of a module with children (a block): what `--depth` folds into one row."""
+
+    name: str
+    type: str
+    level: int  # 1 for children of the model, 2 for their children ...
+    first_row: int
+    last_row: int = -1
+    input_shape: tuple[int, ...] = ()
+    output_shape: tuple[int, ...] = ()
+    receptive_field: tuple[Axis, ...] = ()
+
+
+@dataclass
+class TrainingMemory:
+    """Bytes for one training step at `batch`; see `cnnlab.analysis.memory`."""
+
+    precision: str
+    optimizer: str
+    weights: int
+    gradients: int
+    optimizer_state: int
+    activations: int  # tensors autograd keeps for backward, plus the input batch
+    total: int
+
+
+@dataclass
+class Totals:
+    params: int
+    params_trainable: int
+    params_frozen: int
+    params_training_only: int  # in auxiliary heads
+    weights_bytes: int
+    input_bytes: int  # fp32, per image
+    activation_bytes: int  # fp32, per image: every new tensor of the inference pass
+    macs: int  # per image, inference pass
+    other_ops: int
+    depth: int  # weighted layers on the longest inference path
+    receptive_field: tuple[Axis, ...]  # of the last spatial feature map
+    training_memory: TrainingMemory
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass
+class Summary:
+    model: str
+    input_shape: tuple[int, ...]
+    batch: int
+    rows: list[Row]
+    totals: Totals
+    blocks: list[BlockCall] = field(default_factory=list)
+
+    def fold(self, depth: int | None) -> Summary:
+        """Rows of blocks nested deeper than `depth` folded into one row per block call."""
+        if depth is None:
+            return self
+        rows: list[Row] = []
+        group: list[Row] = []
+        owner = None
+        for row in self.rows + [None]:
+            key = row.calls[depth - 1] if row is not None and len(row.calls) >= depth else None
+            if group and (key is None or key != owner):
+                rows.append(_merge(self.blocks[owner], group, depth))
+                group = []
+            if key is None:
+                if row is not None:
+                    rows.append(row)
+            else:
+                group.append(row)
+            owner = key
+        return replace(self, rows=rows)
+
+
+def _merge(block: BlockCall, rows: list[Row], depth: int) -> Row:
+    return Row(
+        name=block.name,
+        type=block.type,
+        input_shape=block.input_shape,
+        output_shape=block.output_shape,
+        params_trainable=sum(r.params_trainable for r in rows),
+        params_frozen=sum(r.params_frozen for r in rows),
+        output_values=sum(r.output_values for r in rows if r.allocates),
+        macs=sum(r.macs for r in rows),
+        other_ops=sum(r.other_ops for r in rows),
+        receptive_field=block.receptive_field,
+        depth=max(r.depth for r in rows),
+        training_only=all(r.training_only for r in rows),
+        calls=rows[0].calls[: depth - 1],
+        folded=sum(r.folded for r in rows),
+        notes=tuple(f"{r.name}: {flag}" for r in rows for flag in r.flags if flag != "training only"),
+    )

@@ -1,0 +1,312 @@
+"""The abstract forward pass: run a model on `meta` tensors and record one row per layer call.
+
+Why this design (hooks + `TorchFunctionMode`, not FX or `torch.export`):
+- Module hooks alone miss the functional calls of a `forward` (`torch.flatten`, `F.relu`, the
+  `+` of a residual block, `torch.cat` of an Inception module); a `TorchFunctionMode` sees every
+  torch call, functional or not, and tensor identity gives us the graph edges for receptive fields.
+- FX / `torch.export` need a traceable forward: data-dependent Python (`if self.training:` for
+  auxiliary heads, shape checks, `x.size(0)` loops) breaks or is specialised away, and they
+  reject some models outright. Eager execution on `meta` runs any forward that runs at all,
+  in train mode too (so auxiliary heads appear), and costs no memory and almost no time.
+- Autograd works on `meta`, so `saved_tensors_hooks` tells us exactly which tensors backward
+  keeps (the training-memory estimate), instead of a rule of thumb.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from cnnlab.analysis.geometry import Axis, misfit, widest
+from cnnlab.analysis.ops import Call, ShapeError, computed_result, describe, empty_output
+from cnnlab.analysis.rows import BlockCall, Row
+
+
+class _ShapeOnly(torch.autograd.Function):
+    """A meta result of a known shape that keeps its input for backward, as convolution, linear
+    and batch norm do. Stands in for torch's meta kernels: batch norm's is a Python decomposition
+    (~20 ms a call), and the first convolution or linear call imports torch._dynamo (seconds).
+    Never differentiated; `weights` are passed so the result requires grad when they do."""
+
+    @staticmethod
+    def forward(ctx, result, x, *weights):
+        extra = [x.new_empty(shape, dtype=dtype) for shape, dtype in result.extra]
+        ctx.save_for_backward(*([x] if result.keeps_input else []), *extra)
+        return x.new_empty(result.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError("shape-only stand-in")
+
+
+class LayerFailure(Exception):
+    """The forward pass failed inside a layer; `empty` is set when its output would be empty."""
+
+    def __init__(self, layer: str, kind: str, detail: str, empty: bool):
+        super().__init__(f"{layer} ({kind}): {detail}")
+        self.layer, self.kind, self.detail, self.empty = layer, kind, detail, empty
+
+
+@dataclass
+class _Info:
+    """What the tracer knows about a tensor: its receptive field and weighted depth."""
+
+    rf: tuple[Axis, ...]
+    depth: int
+
+
+@dataclass
+class _Frame:
+    module: nn.Module
+    name: str
+    row: Row | None = None  # set for leaves: the row their inner calls accumulate into
+    block: int | None = None  # index into blocks, for modules with children
+    inputs: list[torch.Tensor] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    rows: list[Row]
+    blocks: list[BlockCall]
+    saved_bytes: dict[str, int]  # bytes autograd saved for backward: {"float": ..., "other": ...}
+    attributed: set[str]  # parameter names some row accounts for
+
+
+def _tensors(obj) -> list[torch.Tensor]:
+    """Tensors in nested tuples/lists/dicts (torch's pytree is ~3× slower on this hot path)."""
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for item in obj for t in _tensors(item)]
+    if isinstance(obj, dict):
+        return [t for item in obj.values() for t in _tensors(item)]
+    return []
+
+
+def _image_shape(tensor: torch.Tensor) -> tuple[int, ...]:
+    return tuple(tensor.shape[1:])
+
+
+class Tracer(TorchFunctionMode):
+    """Records rows while `model` runs on meta tensors; see the module docstring."""
+
+    def __init__(self, model: nn.Module, params: dict[int, tuple[str, bool]]):
+        super().__init__()
+        self.names = {module: name for name, module in model.named_modules()}
+        self.root = model
+        self.params = params  # id(meta parameter) -> (qualified name, trainable)
+        self.info: dict[int, _Info] = {}
+        self.keep: list[torch.Tensor] = []  # holds traced tensors so their ids stay unique
+        self.rows: list[Row] = []
+        self.blocks: list[BlockCall] = []
+        self.stack: list[_Frame] = []
+        self.counts: dict[str, int] = {}
+        self.attributed: set[str] = set()
+        self.param_storages = set()
+        self.saved: dict[int, tuple[int, bool]] = {}
+        self.quiet = False  # set while our own hooks inspect tensors
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _mark(self, tensor: torch.Tensor, info: _Info) -> None:
+        self.info[id(tensor)] = info
+        self.keep.append(tensor)
+
+    def _unique(self, name: str) -> str:
+        self.counts[name] = self.counts.get(name, 0) + 1
+        return name if self.counts[name] == 1 else f"{name}#{self.counts[name]}"
+
+    def _calls(self) -> tuple[int, ...]:
+        return tuple(frame.block for frame in self.stack if frame.block is not None)
+
+    def _leaf(self) -> _Frame | None:
+        return next((frame for frame in reversed(self.stack) if frame.row is not None), None)
+
+    def _scope(self) -> str:
+        return next((frame.name for frame in reversed(self.stack) if frame.name), "")
+
+    def _attribute(self, row: Row, tensors) -> None:
+        for tensor in tensors:
+            entry = self.params.get(id(tensor))
+            if entry is None or entry[0] in self.attributed:
+                continue
+            self.attributed.add(entry[0])
+            if entry[1]:
+                row.params_trainable += tensor.numel()
+            else:
+                row.params_frozen += tensor.numel()
+
+    # -- module hooks ------------------------------------------------------------------------
+    def pre_hook(self, module, args, kwargs):
+        self.quiet = True
+        try:
+            name = self.names.get(module, type(module).__name__)
+            inputs = [t for t in _tensors((args, kwargs)) if id(t) in self.info]
+            is_leaf = next(module.children(), None) is None
+            frame = _Frame(module, name, inputs=inputs)
+            if is_leaf:
+                frame.row = Row(name=self._unique(name or type(module).__name__.lower()),
+                                type=type(module).__name__, calls=self._calls())
+                if inputs:
+                    frame.row.input_shape = _image_shape(inputs[0])
+            elif module is self.root:
+                frame.name = ""
+            else:
+                level = len(self._calls()) + 1
+                frame.block = len(self.blocks)
+                self.blocks.append(
+                    BlockCall(self._unique(name), type(module).__name__, level, first_row=len(self.rows),
+                              input_shape=_image_shape(inputs[0]) if inputs else ())
+                )
+            self.stack.append(frame)
+        finally:
+            self.quiet = False
+
+    def post_hook(self, module, args, kwargs, output):
+        self.quiet = True
+        try:
+            frame = self.stack.pop()
+            outputs = _tensors(output)
+            if frame.row is not None:
+                self._finish_leaf(frame, outputs)
+            elif frame.block is not None and outputs and id(outputs[0]) in self.info:
+                block = self.blocks[frame.block]
+                block.last_row = len(self.rows) - 1
+                block.output_shape = _image_shape(outputs[0])
+                block.receptive_field = self.info[id(outputs[0])].rf
+        finally:
+            self.quiet = False
+
+    def _finish_leaf(self, frame: _Frame, outputs: list[torch.Tensor]) -> None:
+        row = frame.row
+        self._attribute(row, [p for _, p in frame.module.named_parameters()])
+        input_ids = {id(t) for t in frame.inputs}
+        for index, out in enumerate(outputs):
+            info = self.info.get(id(out)) or (self.info[id(frame.inputs[0])] if frame.inputs else None)
+            if info is None:
+                continue
+            if index == 0:
+                row.output_shape = _image_shape(out)
+                row.output_values = math.prod(out.shape[1:])
+                row.allocates = id(out) not in input_ids and not out._is_view()
+                row.receptive_field, row.depth = info.rf, info.depth
+            self._mark(out, _Info(info.rf, info.depth))
+        if row.output_shape:
+            self.rows.append(row)
+
+    # -- every torch call --------------------------------------------------------------------
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self.quiet:
+            return func(*args, **kwargs)
+        leaf = self._leaf()
+        empty = empty_output(func, args, kwargs)
+        if empty is not None:
+            raise self._failure(leaf, func, f"output would be empty ({empty})", empty=True)
+        try:
+            computed = computed_result(func, args, kwargs)
+            if computed is None:
+                result = func(*args, **kwargs)
+            else:
+                x = args[0] if args else kwargs["input"]
+                weights = [t for t in _tensors((args[1:], kwargs)) if t is not x]
+                result = _ShapeOnly.apply(computed, x, *weights)
+        except (RuntimeError, ShapeError) as error:
+            raise self._failure(leaf, func, str(error).splitlines()[0], empty=False) from None
+        everything = _tensors((args, kwargs))
+        inputs = [t for t in everything if id(t) in self.info]
+        outputs = _tensors(result)
+        if not inputs or not outputs:
+            return result
+        out = outputs[0]
+        call = describe(func, args, kwargs, inputs, out)
+        rf = self._propagate(call, inputs, out)
+        depth = max(self.info[id(t)].depth for t in inputs) + (1 if call.macs else 0)
+        if leaf is not None:
+            row = leaf.row
+        else:
+            row = Row(name=self._unique(".".join(filter(None, (self._scope(), call.name)))), type=call.name,
+                      input_shape=_image_shape(inputs[0]), calls=self._calls())
+            row.output_shape = _image_shape(out)
+            row.output_values = math.prod(out.shape[1:])
+            row.allocates = all(out is not t for t in inputs) and not out._is_view()
+            row.receptive_field, row.depth = rf, depth
+            self.rows.append(row)
+        self._attribute(row, everything)
+        row.macs += call.macs
+        row.other_ops += call.other
+        if call.windows and not row.windows:
+            row.windows, row.groups, row.units = call.windows, call.groups, call.units
+            sizes = inputs[0].shape[-len(call.windows):]
+            row.misfits = tuple(misfit(w, s) for w, s in zip(call.windows, sizes))
+        elif call.units is not None and row.units is None:
+            row.units = call.units
+        for tensor in outputs:
+            self._mark(tensor, _Info(rf, depth))
+        return result
+
+    def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor) -> tuple[Axis, ...]:
+        """Receptive field of `out`: through windows, adaptive pooling, merges or collapses."""
+        fields = [self.info[id(t)].rf for t in inputs]
+        rf = widest(fields) if len(fields) > 1 else fields[0]
+        source = inputs[0]
+        if call.windows:
+            return tuple(axis.through(w) for axis, w in zip(rf, call.windows))
+        n = len(rf)
+        if call.adaptive:
+            return tuple(axis.adaptive(s, o) for axis, s, o in zip(rf, source.shape[-n:], call.adaptive))
+        if n and out.dim() >= n + 1 and tuple(out.shape[-n:]) == tuple(source.shape[-n:]):
+            return rf  # spatial axes untouched: elementwise, concatenation along channels ...
+        if n and source.dim() >= n + 2:
+            return tuple(axis.collapsed(s) for axis, s in zip(rf, source.shape[-n:]))  # flatten, global ops
+        return rf
+
+    def _failure(self, leaf: _Frame | None, func, detail: str, empty: bool) -> LayerFailure:
+        from cnnlab.analysis.ops import op_name
+
+        if leaf is not None:
+            return LayerFailure(leaf.row.name, leaf.row.type, detail, empty)
+        name = ".".join(filter(None, (self._scope(), op_name(func))))
+        return LayerFailure(name, op_name(func), detail, empty)
+
+    # -- autograd's saved tensors --------------------------------------------------------------
+    def pack(self, tensor: torch.Tensor):
+        storage = tensor.untyped_storage()
+        key = storage._cdata
+        if key not in self.param_storages and key not in self.saved:
+            self.saved[key] = (storage.nbytes(), tensor.is_floating_point())
+        return tensor
+
+
+def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None) -> Trace:
+    """Run `model` on the meta tensor `x` (in its current train/eval mode) and record it.
+
+    `state` maps parameter and buffer names to meta tensors for a model whose own tensors live
+    elsewhere (it is then called through `torch.func.functional_call`, leaving it untouched).
+    """
+    named = dict(state) if state is not None else dict(model.named_parameters())
+    original = dict(model.named_parameters())
+    params = {id(named[name]): (name, p.requires_grad) for name, p in original.items() if name in named}
+    tracer = Tracer(model, params)
+    tracer.param_storages = {named[name].untyped_storage()._cdata for name in original if name in named}
+    tracer._mark(x, _Info(tuple(Axis() for _ in x.shape[2:]), 0))
+    handles = []
+    for module in model.modules():
+        handles.append(module.register_forward_pre_hook(tracer.pre_hook, with_kwargs=True))
+        handles.append(module.register_forward_hook(tracer.post_hook, with_kwargs=True))
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t), tracer:
+            if state is None:
+                model(x)
+            else:
+                torch.func.functional_call(model, state, (x,))
+    finally:
+        for handle in handles:
+            handle.remove()
+    saved = {"float": 0, "other": 0}
+    for nbytes, is_float in tracer.saved.values():
+        saved["float" if is_float else "other"] += nbytes
+    return Trace(tracer.rows, tracer.blocks, saved, tracer.attributed)
