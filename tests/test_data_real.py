@@ -92,7 +92,7 @@ def test_mnist_for_lenet5_is_padded_to_32(shared_data, mnist):
 
 def test_fashion_mnist_for_alexnet_is_upscaled_and_repeated(shared_data):
     data = build_loaders("fashion-mnist", (3, 227, 227), 64, data_dir=shared_data, eval_batch_size=8)
-    assert data.describe()["adapt"] == ["resize 28x28 -> 227x227 (bilinear, antialias)", "grey repeated to 3 channels"]
+    assert data.describe()["adapt"] == ["resize 28x28 -> 227x227 (bilinear)", "grey repeated to 3 channels"]
     assert data.mean == (0.2860,) * 3
     x, _ = next(iter(data.test))
     assert x.shape == (8, 3, 227, 227) and torch.equal(x[:, 0], x[:, 1])
@@ -106,3 +106,12 @@ def test_cifar10_held_out_validation_is_stratified(shared_data):
     assert torch.bincount(torch.cat([y for _, y in data.val])).tolist() == [500] * 10
     x, _ = next(iter(data.train))
     assert x.shape == (128, 3, 32, 32) and d["augment"] == ["crop:4", "flip"]
+
+
+def test_cifar10_to_a_grey_28x28_model_shrinks_with_antialias(shared_data, cifar10):
+    data = build_loaders("cifar10", (1, 28, 28), 64, data_dir=shared_data, eval_batch_size=10)
+    assert data.describe()["adapt"] == ["resize 32x32 -> 28x28 (bilinear, antialias)", "RGB -> grey (0.299 R + 0.587 G + 0.114 B)"]
+    grey = np.tensordot([0.299, 0.587, 0.114], cifar10["train"][0][::5].astype(np.float32) / 255, axes=([0], [1]))
+    assert data.mean[0] == pytest.approx(grey.mean(), abs=2e-3) and data.std[0] == pytest.approx(grey.std(), abs=2e-3)
+    x, _ = next(iter(data.test))
+    assert x.shape == (10, 1, 28, 28)
