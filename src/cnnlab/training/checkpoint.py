@@ -72,5 +72,6 @@ def load_checkpoint(path: str | os.PathLike, name: str = "last", map_location="c
         model_state = load_file(str(folder / WEIGHTS), device=str(map_location))
         trainer_state = torch.load(folder / STATE, map_location=map_location, weights_only=True)
     except (SafetensorError, pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise CnnlabError(f"{folder} is not a readable cnnlab checkpoint ({error})") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise CnnlabError(f"{folder} is not a readable cnnlab checkpoint ({reason})") from None
     return model_state, trainer_state

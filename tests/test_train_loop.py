@@ -1,0 +1,177 @@
+"""The training loop through its Python API, on a tiny model and synthetic data so each run takes
+a fraction of a second: exact resume, NaN stop, model selection, frozen modules, lr groups."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlab import rundir
+from cnnlab.data.loaders import DeviceLoader, Loaders
+from cnnlab.data.preprocess import Adapter
+from cnnlab.errors import CnnlabError
+from cnnlab.models.registry import list_models, register
+from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.training.settings import TrainSettings
+from cnnlab.training.trainer import TrainingDiverged, train
+
+SHAPE = (1, 8, 8)
+CLASSES = 3
+
+
+class Tiny(nn.Module):
+    """Conv + BatchNorm + dropout: everything whose state a resume must restore."""
+
+    def __init__(self, num_classes=CLASSES, in_channels=1, poison_after=None):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(in_channels, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                      nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(16, num_classes))
+        self.poison_after, self.calls = poison_after, 0
+
+    def forward(self, x):
+        out = self.classifier(self.features(x))
+        if self.training:
+            self.calls += 1
+            if self.poison_after is not None and self.calls > self.poison_after:
+                out = out * float("nan")
+        return out
+
+
+if "tiny_test_net" not in list_models():
+    register("tiny_test_net", family="test", paper=None, input_shape=SHAPE, num_classes=CLASSES)(Tiny)
+
+
+def tiny_data(seed=0, val=True):
+    """Three classes of 8x8 images told apart by brightness: learnable in a few steps."""
+    g = torch.Generator().manual_seed(1234)
+    n = 96
+    y = torch.arange(n) % CLASSES
+    x = (torch.rand(n, *SHAPE, generator=g) * 80 + (y * 80)[:, None, None, None]).to(torch.uint8)
+    adapter = Adapter(SHAPE, SHAPE, (0.5,), (0.3,))
+    train_n = 64 if val else n
+    loader = lambda xs, ys, b, shuffle: DeviceLoader(xs, ys, b, adapter, shuffle=shuffle, seed=seed)  # noqa: E731
+    return Loaders(
+        train=loader(x[:train_n], y[:train_n], 16, True),
+        val=loader(x[64:], y[64:], 32, False) if val else None,
+        test=loader(x[64:], y[64:], 32, False),
+        classes=["dark", "grey", "light"],
+        mean=(0.5,),
+        std=(0.3,),
+        info={"dataset": "tiny"},
+    )
+
+
+def settings(**changes):
+    base = TrainSettings(dataset="tiny", epochs=4, batch_size=16, lr=0.1, momentum=0.9, weight_decay=1e-3,
+                         schedule="multistep", milestones=[3], log_interval=2, val_split=0)
+    return base.replace(**changes)
+
+
+def run(tmp_path, name, **kwargs):
+    kwargs.setdefault("data", tiny_data())
+    return train("tiny_test_net", kwargs.pop("settings", settings()), out=tmp_path / name, quiet=True, **kwargs)
+
+
+def test_resume_after_two_epochs_is_bit_identical_to_four_in_one_go(tmp_path):
+    straight = run(tmp_path, "straight")
+    run(tmp_path, "split", settings=settings(epochs=2))
+    resumed = run(tmp_path, "resumed-unused", settings=settings(epochs=4), resume=tmp_path / "split")
+    assert resumed.run_dir == tmp_path / "split"
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # the resumed run's metrics continue the first part's: epochs 1..4, same numbers as in one go
+    lines = lambda r: [(m["epoch"], m["split"], m["loss"]) for m in rundir.read_metrics(r)]  # noqa: E731
+    assert lines(tmp_path / "split") == lines(tmp_path / "straight")
+    assert [m["epoch"] for m in rundir.read_metrics(tmp_path / "split") if m["split"] == "train"] == [1, 2, 3, 4]
+
+
+def test_resume_rejects_another_model_and_changed_settings(tmp_path):
+    run(tmp_path, "a", settings=settings(epochs=1))
+    with pytest.raises(CnnlabError, match="trained tiny_test_net, not lenet5"):
+        train("lenet5", settings(), resume=tmp_path / "a", quiet=True, data=tiny_data())
+    with pytest.raises(CnnlabError, match="--lr"):
+        train("tiny_test_net", settings(lr=0.5), resume=tmp_path / "a", quiet=True, data=tiny_data(),
+              explicit={"lr"})
+
+
+def test_config_json_has_what_a_rerun_needs(tmp_path):
+    result = run(tmp_path, "r", settings=settings(epochs=1))
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["model"] == "tiny_test_net"
+    assert config["model_kwargs"] == {"num_classes": 3, "in_channels": 1}
+    assert config["input_shape"] == [1, 8, 8]
+    assert config["dataset"]["classes"] == ["dark", "grey", "light"]
+    assert config["train"]["lr"] == 0.1 and config["train"]["milestones"] == [3]
+    assert config["precision"] == "fp32" and config["device"] == "cpu" and config["source"] is None
+    assert set(config["versions"]) == {"cnnlab", "torch", "torchvision", "python", "numpy"}
+    model, _ = rundir.load_model(result.run_dir)
+    x = torch.randn(2, *SHAPE)
+    assert torch.equal(model(x), result.model.eval()(x))
+
+
+def test_lr_schedule_reaches_the_optimizer(tmp_path):
+    result = run(tmp_path, "r", settings=settings(epochs=4, milestones=[2, 3], gamma=0.5))
+    lrs = [m["lr"] for m in result.history if m["split"] == "train"]
+    assert lrs == pytest.approx([0.1, 0.1, 0.05, 0.025])  # the lr of each epoch's last step
+
+
+def test_best_is_chosen_on_validation_never_on_test(tmp_path):
+    result = run(tmp_path, "r", settings=settings(epochs=3))
+    val = {m["epoch"]: m["top1"] for m in result.history if m["split"] == "val"}
+    assert result.best["metric"] == "val_top1"
+    assert result.best["value"] == max(val.values())
+    assert result.best["epoch"] == min(e for e, v in val.items() if v == max(val.values()))
+    _, state = load_checkpoint(result.run_dir, "best")
+    assert state["epoch"] == result.best["epoch"]
+
+
+def test_without_validation_best_follows_training_loss(tmp_path):
+    result = run(tmp_path, "r", settings=settings(epochs=3), data=tiny_data(val=False))
+    losses = {m["epoch"]: m["loss"] for m in result.history if m["split"] == "train"}
+    assert result.best == {"epoch": min(losses, key=losses.get), "metric": "train_loss", "value": min(losses.values())}
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = Tiny(poison_after=6)  # 4 steps per epoch: step 7 is the 3rd of epoch 2
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 7"):
+        run(tmp_path, "r", model=model, model_kwargs={"num_classes": 3, "in_channels": 1})
+    weights, state = load_checkpoint(tmp_path / "r", "last")
+    assert state["epoch"] == 1 and state["step"] == 4
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert len([m for m in rundir.read_metrics(tmp_path / "r") if m["split"] == "train"]) == 1
+
+
+def test_frozen_modules_keep_weights_and_batchnorm_statistics(tmp_path):
+    model = Tiny()
+    before = {k: v.clone() for k, v in model.features.state_dict().items()}
+    groups = [{"params": model.classifier.parameters(), "lr_mult": 10.0}]
+    result = run(tmp_path, "r", model=model, model_kwargs={"num_classes": 3, "in_channels": 1},
+                 settings=settings(epochs=1, schedule="constant", momentum=0), param_groups=groups,
+                 frozen=[model.features], source={"run": "somewhere"})
+    after = result.model.features.state_dict()
+    for key in before:
+        assert torch.equal(before[key], after[key]), key  # weights and running mean/var untouched
+    assert json.loads((result.run_dir / "config.json").read_text())["source"] == {"run": "somewhere"}
+
+
+def test_learning_rate_multiplier_scales_the_group(tmp_path):
+    model = Tiny()
+    groups = [{"params": model.features.parameters(), "lr_mult": 0.0},
+              {"params": model.classifier.parameters(), "lr_mult": 1.0}]
+    conv_before = model.features[0].weight.clone()
+    result = run(tmp_path, "r", model=model, model_kwargs={"num_classes": 3, "in_channels": 1},
+                 settings=settings(epochs=1, weight_decay=0), param_groups=groups)
+    assert torch.equal(result.model.features[0].weight, conv_before)  # lr 0.1 x 0 = no update
+    assert not torch.equal(result.model.classifier[1].weight, Tiny().classifier[1].weight)
+
+
+def test_an_existing_output_folder_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "keep.txt").write_text("mine")
+    with pytest.raises(CnnlabError, match="already exists"):
+        run(tmp_path, "r")
+    assert (tmp_path / "r" / "keep.txt").read_text() == "mine"
