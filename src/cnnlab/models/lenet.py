@@ -86,7 +86,9 @@ class Subsampling(nn.Module):
         self.bias = nn.Parameter(torch.empty(channels))
 
     def forward(self, x):
-        window_sum = F.avg_pool2d(x, 2, divisor_override=1)
+        # 4 x the 2x2 mean is the 2x2 sum bit for bit; divisor_override=1 would say it directly, but
+        # torch.onnx drops divisor_override (the exported model then divides by 4)
+        window_sum = 4 * F.avg_pool2d(x, 2)
         return window_sum * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
