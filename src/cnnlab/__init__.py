@@ -14,7 +14,9 @@ _API = {
     "create": "cnnlab.models",
     "list_models": "cnnlab.models",
     "card": "cnnlab.models",
+    "summary": "cnnlab.analysis",
     "load_arrays": "cnnlab.data", "build_loaders": "cnnlab.data.loaders", "load_image": "cnnlab.data.preprocess",
+    "from_torchvision": "cnnlab.transfer.interop", "to_torchvision": "cnnlab.transfer.interop",
 }
 
 __all__ = sorted(_API)
