@@ -320,3 +320,37 @@ def test_deep_highway_fc_starts_close_to_carrying_its_input():
     out.sum().backward()
     assert model.fc1[0].weight.grad.abs().sum() > 0
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def hooked_macs(model: nn.Module, input_shape) -> int:
+    """Multiply-accumulates of the convolutions and linear layers of one image, counted with forward
+    hooks on the meta device (a second method, independent of the analyzer)."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            total += output[0].numel() * per_output
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+
+    for module in model.modules():
+        module.register_forward_hook(count)
+    model.eval()(torch.empty(1, *input_shape, device="meta"))
+    return total
+
+
+def test_inception_block_macs_against_the_lecture_notes():
+    naive, reduced = (hooked_macs(on_meta(name), (256, 28, 28)) for name in ("inception_naive", "inception"))
+    assert naive == card("inception_naive").macs and round(naive / 1e6) == 854  # the notes: 854M
+    assert reduced == card("inception").macs
+    assert round(reduced / 1e6) == 271  # the notes print 358M: the 3×3 convolution's 86.7M counted twice
+    assert round((reduced + 28 * 28 * 64 * 9 * 192) / 1e6) == 358
+
+
+def test_resnet_table_1_flops_are_for_the_papers_stride_placement():
+    paper = hooked_macs(on_meta("resnet50", stride_in_1x1=True), (3, 224, 224))
+    v1_5 = hooked_macs(on_meta("resnet50"), (3, 224, 224))
+    assert paper == pytest.approx(card("resnet50").macs, rel=0.02)  # 3.86 G vs Table 1's "3.8 × 10^9"
+    assert v1_5 == pytest.approx(4.089e9, rel=1e-3)  # torchvision's metadata: 4.089 G

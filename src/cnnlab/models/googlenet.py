@@ -71,34 +71,36 @@ class GoogLeNet(nn.Module):
     def __init__(self, *, num_classes: int, in_channels: int, aux_logits: bool, batch_norm: bool, stem_lrn: bool,
                  kernel_5x5: int, last_pool: int, dropout: float, aux_pool):
         super().__init__()
-        trunk = OrderedDict(
-            conv1=ConvReLU(in_channels, 64, 7, stride=2, padding=3, batch_norm=batch_norm),
-            maxpool1=stride2_max_pool(),
-        )
+        self.aux_logits = aux_logits
+        self.trunk: tuple[str, ...] = ()  # names of the main path's layers, in order
+        add = self._add_to_trunk
+        add("conv1", ConvReLU(in_channels, 64, 7, stride=2, padding=3, batch_norm=batch_norm))
+        add("maxpool1", stride2_max_pool())
         if stem_lrn:
-            trunk["lrn1"] = lrn()
-        trunk["conv2"] = ConvReLU(64, 64, 1, batch_norm=batch_norm)
-        trunk["conv3"] = ConvReLU(64, 192, 3, padding=1, batch_norm=batch_norm)
+            add("lrn1", lrn())
+        add("conv2", ConvReLU(64, 64, 1, batch_norm=batch_norm))
+        add("conv3", ConvReLU(64, 192, 3, padding=1, batch_norm=batch_norm))
         if stem_lrn:
-            trunk["lrn2"] = lrn()
-        trunk["maxpool2"] = stride2_max_pool()
+            add("lrn2", lrn())
+        add("maxpool2", stride2_max_pool())
         channels = 192
         for name, widths in TABLE_1:
             if widths == "pool":
-                trunk[name] = stride2_max_pool(last_pool if name == "maxpool4" else 3)
+                add(name, stride2_max_pool(last_pool if name == "maxpool4" else 3))
                 continue
-            trunk[name] = Inception(channels, *widths, batch_norm=batch_norm, kernel_5x5=kernel_5x5)
-            channels = trunk[name].out_channels
-            if aux_logits and name in AUX_TAPS:
-                setattr(self, AUX_TAPS[name], AuxClassifier(channels, num_classes, aux_pool(), batch_norm))
-        trunk["avgpool"] = nn.AdaptiveAvgPool2d(1)  # = the paper's 7×7/1 average pool at 224×224
-        trunk["flatten"] = nn.Flatten(1)
-        trunk["dropout"] = nn.Dropout(dropout)
-        trunk["fc"] = nn.Linear(channels, num_classes)
-        for name, layer in trunk.items():
-            self.add_module(name, layer)
-        self.trunk = tuple(trunk)
-        self.aux_logits = aux_logits
+            module = add(name, Inception(channels, *widths, batch_norm=batch_norm, kernel_5x5=kernel_5x5))
+            channels = module.out_channels
+            if aux_logits and name in AUX_TAPS:  # registered next to its tap, off the trunk
+                self.add_module(AUX_TAPS[name], AuxClassifier(channels, num_classes, aux_pool(), batch_norm))
+        add("avgpool", nn.AdaptiveAvgPool2d(1))  # = the paper's 7×7/1 average pool at 224×224
+        add("flatten", nn.Flatten(1))
+        add("dropout", nn.Dropout(dropout))
+        add("fc", nn.Linear(channels, num_classes))
+
+    def _add_to_trunk(self, name: str, layer: nn.Module) -> nn.Module:
+        self.add_module(name, layer)
+        self.trunk += (name,)
+        return layer
 
     def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
         aux = []
@@ -172,6 +174,7 @@ LECTURE_EXAMPLE = "the lecture notes' example: 256×28×28 input"
 @register(
     "inception_naive", family="GoogLeNet (block)", paper=SZEGEDY_2014, input_shape=(256, 28, 28), num_classes=0,
     params=128 * 256 + 128 + 192 * 256 * 9 + 192 + 96 * 256 * 25 + 96,
+    macs=28 * 28 * 256 * (128 + 192 * 9 + 96 * 25),  # 854,196,224: the notes' "854M ops"
     notes=f"Fig. 2(a), a building block (output 672×28×28, not class scores); defaults are {LECTURE_EXAMPLE}, "
     "1×1 128, 3×3 192, 5×5 96, 3×3 max-pool",
 )
@@ -183,6 +186,7 @@ def inception_naive(in_channels: int = 256, ch1x1: int = 128, ch3x3: int = 192, 
     "inception", family="GoogLeNet (block)", paper=SZEGEDY_2014, input_shape=(256, 28, 28), num_classes=0,
     params=(128 * 256 + 128) + (64 * 256 + 64) + (192 * 64 * 9 + 192) + (64 * 256 + 64) + (96 * 64 * 25 + 96)
     + (64 * 256 + 64),
+    macs=28 * 28 * (256 * (128 + 64 + 64 + 64) + 64 * (192 * 9 + 96 * 25)),  # 271,351,808, not the notes' 358M
     notes=f"Fig. 2(b), a building block (output 480×28×28, not class scores); defaults are {LECTURE_EXAMPLE}, "
     "1×1 128; 64 → 3×3 192; 64 → 5×5 96; pool → 64",
 )

@@ -19,7 +19,8 @@ class ConvReLU(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
                  batch_norm: bool = False):
-        layers = OrderedDict(conv=nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=not batch_norm))
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=not batch_norm)
+        layers = OrderedDict(conv=conv)
         if batch_norm:
             layers["bn"] = nn.BatchNorm2d(out_channels, eps=1e-3)
         layers["relu"] = nn.ReLU(inplace=True)
