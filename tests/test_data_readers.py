@@ -211,3 +211,14 @@ def test_digits_split_is_fixed_stratified_and_scaled():
     assert np.all(np.abs(np.bincount(y_test) - share) < 1)
     again, _, _ = load_arrays("digits", "test")
     assert np.array_equal(again, x_test)
+
+
+def test_readers_never_import_torch(tmp_path):
+    """The NumPy engine reads data through cnnlab.data without torch."""
+    import subprocess
+    import sys
+
+    write_mnist(tmp_path / "mnist")
+    code = ("import sys, cnnlab.data as d; d.load_arrays('mnist', 'train', sys.argv[1]); d.load_arrays('digits', 'test'); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)

@@ -38,8 +38,10 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         raise CnnlabError(f"{path} does not exist") from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise CnnlabError(f"{path} is not a readable gzip file ({error}): download it again") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise CnnlabError(f"{path} is not a complete gzip file ({error}): download it again") from None
+    except OSError as error:
+        raise CnnlabError(f"cannot read {path} ({error.strerror or error})") from None
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
