@@ -166,19 +166,19 @@ def _run_subject(args):
 
 def _confusion(args):
     from cnnlab.viz.confusion import plot_confusion
-    from cnnlab.viz.predictions import test_predictions
+    from cnnlab.viz.predictions import predict_test_set
 
     subject, out = _run_subject(args)
-    _print(plot_confusion(subject, test_predictions(subject, args.data_dir), out)[0])
+    _print(plot_confusion(subject, predict_test_set(subject, args.data_dir), out)[0])
 
 
 def _mistakes(args):
     from cnnlab.viz.confusion import plot_mistakes
-    from cnnlab.viz.predictions import test_predictions
+    from cnnlab.viz.predictions import predict_test_set
 
     _positive(args.count, "--count")
     subject, out = _run_subject(args)
-    _print(plot_mistakes(subject, test_predictions(subject, args.data_dir), out, args.count)[0])
+    _print(plot_mistakes(subject, predict_test_set(subject, args.data_dir), out, args.count)[0])
 
 
 def _architecture(args):

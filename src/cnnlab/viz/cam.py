@@ -18,6 +18,7 @@ from cnnlab.viz.figure import display_image, heat_overlay, panels, save, show_im
 from cnnlab.viz.subject import Subject, resolve_layer_name
 
 METHODS = ("gradcam", "gradcam++", "scorecam")
+RESAMPLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)  # fixed-size resampling, not features: never a CAM layer
 
 
 def default_cam_layer(model: nn.Module, input_shape) -> str:
@@ -25,12 +26,12 @@ def default_cam_layer(model: nn.Module, input_shape) -> str:
 
     Forward hooks fire child-first, so among modules that return the same last map (a ResNet stage,
     its last block, that block's ReLU) the outermost one wins: a module called once per forward,
-    which is what the CAM methods need. This is the usual choice for every zoo family: LeNet's S4,
-    AlexNet's and VGG's last pooling, NIN's last mlpconv, GoogLeNet's inception 5b, ResNet's
-    last stage."""
+    which is what the CAM methods need. Adaptive pooling (torchvision-style heads) is skipped. This
+    is the usual choice for every zoo family: LeNet's S4, AlexNet's and VGG's `features` (ending in
+    the last max-pooling), NIN's last mlpconv block, GoogLeNet's inception 5b, ResNet's last stage."""
     order: list[str] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out, n=n: order.append(n) if _is_map(out) else None)
-             for n, m in model.named_modules() if n]
+             for n, m in model.named_modules() if n and not isinstance(m, RESAMPLING)]
     try:
         with torch.no_grad():
             model(torch.zeros(1, *input_shape))

@@ -29,24 +29,31 @@ def layer_stack(model: nn.Module, input_shape, layer: str) -> list[tuple[str, nn
     """The leaf modules run before (and including) `layer`, in execution order; they must form a
     plain chain of convolutions, ReLUs, max-poolings and pass-through layers."""
     target = resolve_layer_name(model, layer)
-    order: list[tuple[str, nn.Module]] = []
+    calls: list[tuple[str, nn.Module, torch.Tensor, torch.Tensor]] = []
     leaves = [(n, m) for n, m in model.named_modules() if n and not list(m.children())]
-    hooks = [m.register_forward_hook(lambda mod, _i, _o, n=n: order.append((n, mod))) for n, m in leaves]
+    hooks = [m.register_forward_hook(lambda mod, args, out, n=n: calls.append((n, mod, args[0], out))) for n, m in leaves]
+    probe = torch.zeros(1, *input_shape)
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            model(probe)
     finally:
         for hook in hooks:
             hook.remove()
-    names = [n for n, _ in order]
+    names = [n for n, *_ in calls]
     inside = [n for n in names if n == target or n.startswith(target + ".")]
     if not inside:
         raise CnnlabError(f"layer '{target}' does not run on its own in the forward pass; choose a convolution layer")
-    stack = order[: names.index(inside[-1]) + 1]
-    odd = [(n, type(m).__name__) for n, m in stack if not isinstance(m, STACKABLE)]
-    if odd:
-        raise CnnlabError(f"deconv needs a plain stack of conv/ReLU/max-pool layers (AlexNet, VGG); "
-                          f"'{odd[0][0]}' is a {odd[0][1]}")
+    calls = calls[: names.index(inside[-1]) + 1]
+    previous = probe
+    for name, module, given, out in calls:
+        if not isinstance(module, STACKABLE):
+            raise CnnlabError(f"deconv needs a plain stack of conv/ReLU/max-pool layers (AlexNet, VGG); "
+                              f"'{name}' is a {type(module).__name__}")
+        if given is not previous:  # a skip connection, a concatenation or a functional op in between
+            raise CnnlabError(f"deconv needs a plain stack of conv/ReLU/max-pool layers (AlexNet, VGG); "
+                              f"'{name}' does not read the previous layer's output")
+        previous = out
+    stack = [(name, module) for name, module, *_ in calls]
     return stack
 
 

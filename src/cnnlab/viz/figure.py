@@ -110,8 +110,7 @@ def tile_figure(
     fig = plt.figure(figsize=(fig_w, fig_h))
     left = (fig_w - grid_w_in - bar_in + rows_in) / 2
     ax = fig.add_axes([left / fig_w, margin_in / fig_h, grid_w_in / fig_w, grid_h_in / fig_h])
-    colormap = matplotlib.colormaps[cmap].copy()
-    colormap.set_bad("white")
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")
     image = ax.imshow(grid, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="equal")
     ax.set_axis_off()
     for i, label in enumerate(labels):

@@ -33,7 +33,7 @@ def channel_tiles(weight: np.ndarray, max_filters: int, max_inputs: int = MAX_IN
 
 
 def plot_filters(subject: Subject, out_dir, layer: str | None = None, max_filters: int | None = None):
-    """Draw one conv layer's kernels; returns (png path, composed grid)."""
+    """Draw one conv layer's kernels; returns (png path, the tiles drawn, in grid order)."""
     convs = conv_layers(subject.model)
     if not convs:
         raise CnnlabError(f"{subject.name} has no convolution layers to draw")
@@ -48,7 +48,7 @@ def plot_filters(subject: Subject, out_dir, layer: str | None = None, max_filter
     if name == convs[0] and in_ch == 3:
         count = min(out_ch, max_filters or 96)
         tiles = colour_tiles(weight)[:count]
-        fig, grid, _ = tile_figure(tiles, [str(i) for i in range(count)],
+        fig, _, _ = tile_figure(tiles, [str(i) for i in range(count)],
                                    title + f"\nRGB, jointly normalised: 0.5 + W / (2 x {scale:.3g})")
     else:
         rows = min(out_ch, max_filters or (64 if in_ch == 1 else 16))
@@ -56,10 +56,10 @@ def plot_filters(subject: Subject, out_dir, layer: str | None = None, max_filter
         tiles = channel_tiles(weight, rows, cols)
         shared = dict(cmap="RdBu_r", vmin=-scale, vmax=scale, colorbar="weight")
         if cols == 1:  # one input channel: one labelled tile per filter
-            fig, grid, _ = tile_figure(tiles, [str(o) for o in range(rows)], title, **shared)
+            fig, _, _ = tile_figure(tiles, [str(o) for o in range(rows)], title, **shared)
         else:  # a matrix: rows are filters, columns their input channels
             if (rows, cols) != (out_ch, in_ch):
                 title += f"\nfirst {rows} filters x first {cols} input channels"
-            fig, grid, _ = tile_figure(tiles, [], title, ncols=cols, row_labels=[f"out {o}" for o in range(rows)],
+            fig, _, _ = tile_figure(tiles, [], title, ncols=cols, row_labels=[f"out {o}" for o in range(rows)],
                                        col_labels=[f"in {i}" for i in range(cols)], **shared)
-    return save(fig, out_dir / f"filters-{name}.png"), grid
+    return save(fig, out_dir / f"filters-{name}.png"), tiles

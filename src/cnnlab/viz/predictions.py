@@ -29,7 +29,7 @@ class Predictions:
         return np.bincount(self.labels * k + self.predicted, minlength=k * k).reshape(k, k)
 
 
-def test_predictions(subject: Subject, data_dir=None, batch_size: int = 500) -> Predictions:
+def predict_test_set(subject: Subject, data_dir=None, batch_size: int = 500) -> Predictions:
     """Run the subject's model over the test split of the data set it was trained on."""
     from cnnlab.data import load_arrays
 

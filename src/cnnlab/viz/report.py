@@ -183,9 +183,9 @@ def _architecture(page: _Page, subject, figures: Path) -> None:
 
 def _confusion(page: _Page, subject, figures: Path, data_dir):
     from cnnlab.viz.confusion import plot_confusion
-    from cnnlab.viz.predictions import test_predictions
+    from cnnlab.viz.predictions import predict_test_set
 
-    predictions = test_predictions(subject, data_dir)
+    predictions = predict_test_set(subject, data_dir)
     path, _ = plot_confusion(subject, predictions, figures)
     page.figure(path, "confusion matrix")
     return predictions
