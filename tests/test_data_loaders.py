@@ -101,3 +101,9 @@ def test_validation_split_as_a_fraction_or_a_tiny_count():
     assert build_loaders("digits", (1, 8, 8), 8, val_split=0.1).describe()["val_size"] == 144
     tiny = build_loaders("digits", (1, 8, 8), 8, val_split=3)  # fewer than the 10 classes: not stratified
     assert tiny.describe()["val_size"] == 3 and tiny.describe()["train_size"] == 1434
+
+
+def test_every_rank_evaluates_the_whole_test_set():
+    rank1 = build_loaders("digits", (1, 8, 8), 16, rank=1, world_size=2, eval_batch_size=100)
+    assert rank1.test.num_samples == 360
+    assert rank1.train.num_samples == 44 * 16 + 14  # 1,437 = 44 global batches of 32, then 29 split 15 / 14

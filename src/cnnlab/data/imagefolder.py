@@ -170,11 +170,12 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
     pca = PcaColour(sigma, IMAGENET_EIGVALS, IMAGENET_EIGVECS) if sigma is not None else None
     samples = train_set.samples
     train_idx, val_idx = holdout(np.array(train_set.targets), val_split)
-    common = dict(seed=seed, rank=rank, world_size=world_size, workers=workers, device=device)
+    common = dict(workers=workers, device=device)
     eval_batch = eval_batch_size or batch_size
-    train = FolderLoader([samples[i] for i in train_idx], train_tf, adapter, batch_size, shuffle=True, pca=pca, **common)
+    train = FolderLoader([samples[i] for i in train_idx], train_tf, adapter, batch_size, shuffle=True, pca=pca,
+                         seed=seed, rank=rank, world_size=world_size, **common)
     val = FolderLoader([samples[i] for i in val_idx], eval_tf, adapter, eval_batch, shuffle=False, **common) \
-        if len(val_idx) else None
+        if len(val_idx) else None  # evaluation: the whole set on every rank
     test = FolderLoader(test_set.samples, eval_tf, adapter, eval_batch, shuffle=False, **common)
     described = {
         "dataset": "imagefolder",

@@ -11,8 +11,8 @@ and cuts it into global batches of batch_size x W; rank r takes the contiguous s
 one process sees with batch_size x W, augmented identically (random numbers are drawn for the
 global batch and sliced). The last, short global batch is split into W contiguous near-equal parts
 (sizes differ by at most one); for training it is dropped when it has fewer than W images.
-Evaluation loaders shard the same way, never drop, and skip empty parts, so summing correct counts
-over ranks gives exact totals.
+Validation and test loaders are not sharded: every rank gets the whole set, in file order, so any
+rank's evaluation is exact without a collective (`plan_batches` can shard them if that ever pays).
 """
 
 from __future__ import annotations
@@ -165,12 +165,11 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
     device = torch.device(device)
     on_device = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
     eval_batch = eval_batch_size or batch_size
-    common = dict(seed=seed, rank=rank, world_size=world_size)
     train = DeviceLoader(on_device(x_train[train_idx]), on_device(y_train[train_idx]), batch_size, adapter, augs,
-                         shuffle=True, **common)
+                         shuffle=True, seed=seed, rank=rank, world_size=world_size)
     val = DeviceLoader(on_device(x_train[val_idx]), on_device(y_train[val_idx]), eval_batch, adapter,
-                       shuffle=False, **common) if len(val_idx) else None
-    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, shuffle=False, **common)
+                       shuffle=False) if len(val_idx) else None  # evaluation: the whole set on every rank
+    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, shuffle=False)
     described = {
         "dataset": name,
         "source": info.source,
