@@ -138,8 +138,9 @@ def torchvision_init(model: nn.Module) -> None:
     published_error="top-5 10.07% single model, 1 crop (ILSVRC 2012 val; Table 3); 6.67% for the 7-model, "
     "144-crop ensemble (ILSVRC 2014 test)",
     init="paper: unstated; here the BVLC Caffe model's: xavier uniform sqrt(3/fan_in), bias 0.2 (0 in classifiers)",
-    notes="params count the inference network; the two auxiliary classifiers (training only) add 6,379,728. "
-    "The paper's Table 1 params column sums to about 6.8M (rounded per row). macs: the paper's design budget "
+    notes="params count the inference network; the two auxiliary classifiers (training only) add 6,379,728 "
+    "(13,378,280 as built with aux_logits=True). The paper's Table 1 params column sums to about 6.8M: weights "
+    "only, in units of 1,024, some rows off (docs/models-modern.md). macs: the paper's design budget "
     "'1.5 billion multiply-adds'. Training mode returns (logits, aux1, aux2): loss = CE + 0.3·(CE1 + CE2); "
     "the auxiliary heads' fixed 5×5/3 pool and 2048-input FC need inputs of about 224×224 in training mode",
 )
