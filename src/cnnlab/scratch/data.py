@@ -17,15 +17,22 @@ def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     return weights
 
 
+MAX_PAD = 8  # the rule of cnnlab.data.preprocess (torch-based, so restated here in NumPy)
+
+
 def fit_to(images: np.ndarray, size: int) -> np.ndarray:
-    """Float images of size×size: smaller square images centred with zero padding when the margin
-    is even (MNIST 28 → 32, as LeCun et al. did), otherwise resized bilinearly (digits 8 → 32)."""
+    """Float images of size×size, as cnnlab's trainer fits them: a target at most 8 pixels larger is
+    reached by zero padding around the image (MNIST 28 → 32, as LeCun et al. did), anything else by
+    a bilinear resize (digits 8 → 32)."""
     h, w = images.shape[2:]
+    x = images.astype(np.float32)
     if (h, w) == (size, size):
-        return images.astype(np.float32)
-    if h == w and h < size and (size - h) % 2 == 0:
-        m = (size - h) // 2
-        return np.pad(images.astype(np.float32), ((0, 0), (0, 0), (m, m), (m, m)))
+        return x
+    if 0 <= size - h <= MAX_PAD and 0 <= size - w <= MAX_PAD:
+        dh, dw = size - h, size - w
+        return np.pad(x, ((0, 0), (0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)))
+    if h > size or w > size:
+        raise ValueError(f"{h}×{w} images would have to shrink to {size}×{size}; the scratch engine only enlarges")
     rows, cols = _bilinear_matrix(h, size), _bilinear_matrix(w, size)
     return (rows @ images.astype(np.float64) @ cols.T).astype(np.float32)
 
