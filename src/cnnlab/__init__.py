@@ -17,6 +17,7 @@ _API = {
     "summary": "cnnlab.analysis",
     "load_arrays": "cnnlab.data", "build_loaders": "cnnlab.data.loaders", "load_image": "cnnlab.data.preprocess",
     "from_torchvision": "cnnlab.transfer.interop", "to_torchvision": "cnnlab.transfer.interop",
+    "write_report": "cnnlab.viz",
 }
 
 __all__ = sorted(_API)
