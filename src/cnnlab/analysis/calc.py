@@ -24,6 +24,7 @@ def _window_lines(window: Window, size: int, what: str) -> list[str]:
     problem = misfit(window, size)
     if problem is not None:
         lines.append(f"warning: not an integer: {problem}")
+        lines.append("(PyTorch rounds down unless ceil_mode=True; the lecture formula assumes it divides)")
     return lines
 
 

@@ -192,6 +192,7 @@ def _totals_lines(summary: Summary, text: dict[str, str]) -> list[str]:
         + text["training_detail"].format(weights=human_bytes(memory.weights), gradients=human_bytes(memory.gradients),
                                          state=human_bytes(memory.optimizer_state),
                                          activations=human_bytes(memory.activations)),
+        *summary.notes,
     ]
 
 
@@ -224,7 +225,7 @@ def _as_json(summary: Summary) -> dict:
     memory = t.training_memory
     return {
         "model": summary.model, "input_shape": list(summary.input_shape), "batch": summary.batch,
-        "rows": rows,
+        "notes": summary.notes, "rows": rows,
         "totals": {
             "params": t.params, "params_trainable": t.params_trainable, "params_frozen": t.params_frozen,
             "params_training_only": t.params_training_only, "weights_bytes": t.weights_bytes,

@@ -50,24 +50,21 @@ class Window:
 class Misfit:
     """A window that does not tile its padded input: the flag the analyzer puts on a row."""
 
-    size: int  # input size along the axis
+    window: Window
+    size: int  # input size W along the axis
     exact: Fraction  # (W − F + 2P)/S + 1
     output: int  # what PyTorch makes of it
     discarded: int  # padded-input positions never covered (floor mode)
     discarded_pixels: int  # of those, real input pixels (not padding)
-    ceil_mode: bool
 
     def __str__(self) -> str:
-        num = self.exact - 1
-        text = f"({num.numerator}/{num.denominator}) + 1 = {_decimal(self.exact)}" if num.denominator != 1 else ""
-        if self.ceil_mode:
-            return f"{text} → {self.output} (ceil mode: the last window hangs over the edge)"
-        lost = (
-            f"loses {self.discarded_pixels} input pixel(s)"
-            if self.discarded_pixels
-            else "drops only padding"
-        )
-        return f"{text} → {self.output}: floor skips the last {self.discarded} position(s), {lost}"
+        w = self.window
+        padding = f"2·{w.padding}" if w.padding_right is None else f"{w.padding}+{w.padding_right}"
+        text = f"({self.size} − {w.span} + {padding})/{w.stride} + 1 = {_decimal(self.exact)} → {self.output}"
+        if w.ceil_mode:
+            return f"{text} (ceil mode: the last window hangs over the edge)"
+        lost = f"{self.discarded_pixels} input pixel(s) lost" if self.discarded_pixels else "only padding lost"
+        return f"{text}: floor skips the last {self.discarded} position(s), {lost}"
 
 
 def _decimal(value: Fraction) -> str:
@@ -84,12 +81,12 @@ def misfit(window: Window, size: int) -> Misfit | None:
     discarded = max(window.padded(size) - covered, 0)
     right = window.padding if window.padding_right is None else window.padding_right
     return Misfit(
+        window=window,
         size=size,
         exact=exact,
         output=output,
         discarded=discarded,
         discarded_pixels=max(discarded - right, 0),
-        ceil_mode=window.ceil_mode,
     )
 
 

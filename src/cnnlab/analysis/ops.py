@@ -238,4 +238,4 @@ def empty_output(func, args, kwargs) -> str | None:
     outs = _outputs(windows, args[0])
     if min(outs) > 0:
         return None
-    return f"{'×'.join(map(str, sizes))} → {'×'.join(map(str, outs))}"
+    return f"{'×'.join(map(str, sizes))} → {'×'.join(str(max(o, 0)) for o in outs)}"

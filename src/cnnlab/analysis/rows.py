@@ -113,6 +113,7 @@ class Summary:
     rows: list[Row]
     totals: Totals
     blocks: list[BlockCall] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # caveats about the whole analysis
 
     def fold(self, depth: int | None) -> Summary:
         """Rows of blocks nested deeper than `depth` folded into one row per block call."""

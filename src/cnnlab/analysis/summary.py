@@ -85,14 +85,19 @@ class _Subject:
 
 
 def _smallest_side(subject: _Subject, channels: int, start: int) -> int | None:
-    """Smallest square side that runs: grow until one works, then bisect below it."""
-    high = start
-    if subject.default_shape and subject.default_shape[0] == channels:
-        high = max(high, min(subject.default_shape[1:]))
-    while not subject.works((channels, high, high)):
-        high *= 2
-        if high > _LARGEST_SEARCHED:
-            return None
+    """Smallest square side that runs: the card's default or a growing side that works, then bisect
+    below it (sizes that run form one interval: windows only grow with their input)."""
+    default = subject.default_shape
+    if default and default[0] == channels and subject.works((channels, *default[1:])):
+        high = min(default[1:])
+        if not subject.works((channels, high, high)):
+            high = max(default[1:])
+    else:
+        high = start
+        while not subject.works((channels, high, high)):
+            high *= 2
+            if high > _LARGEST_SEARCHED:
+                return None
     low = 0  # largest side known to fail
     while high - low > 1:
         middle = (low + high) // 2
@@ -108,10 +113,14 @@ def _input_error(subject: _Subject, shape: tuple[int, ...], failure: LayerFailur
     where = f"layer {failure.layer} ({failure.kind})"
     fix = (
         f"the smallest input that works is {shape_text((shape[0], side, side))}"
+        + (f" (default {shape_text(subject.default_shape)})" if subject.default_shape else "")
         if side
         else f"no {shape[0]}-channel square input up to {_LARGEST_SEARCHED} works"
         + (f"; the model expects {shape_text(subject.default_shape)}" if subject.default_shape else "")
     )
+    flagged = next((row for row in failure.rows if row.misfits and any(row.misfits)), None)
+    if flagged is not None:
+        fix += f"; note {flagged.name}: {flagged.flags[0]}"
     if failure.empty:
         return CnnlabError(f"input {shape_text(shape)} is too small for {subject.label}: {where} "
                            f"would have an empty output ({failure.detail.split('(')[-1].rstrip(')')}); {fix}")
@@ -144,15 +153,23 @@ def summary(
     if depth is not None and depth < 1:
         raise CnnlabError(f"depth must be at least 1, not {depth}")
     traced_batch = max(batch, 2)  # batch norm refuses one value per channel in train mode
+    notes = []
     try:
         inference = subject.run(shape, traced_batch, training=False)
-        training = subject.run(shape, traced_batch, training=True)
     except LayerFailure as failure:
         raise _input_error(subject, shape, failure) from None
+    try:
+        training = subject.run(shape, traced_batch, training=True)
+    except LayerFailure as failure:  # e.g. GoogLeNet's auxiliary heads need 224×224
+        notes.append(f"the training-mode pass fails at this input ({failure}): training-only layers are "
+                     "missing and the training memory counts the inference graph only")
+        training = subject.run(shape, traced_batch, training=False)
 
-    inference_names = {row.name for row in inference.rows}
+    inference_rows = {row.name: row for row in inference.rows}
     for row in training.rows:
-        row.training_only = row.name not in inference_names
+        row.training_only = row.name not in inference_rows
+        if not row.training_only:  # dropout allocates a new tensor only in train mode
+            row.allocates = inference_rows[row.name].allocates
         row.macs //= traced_batch
         row.other_ops //= traced_batch
     rows = training.rows
@@ -185,7 +202,7 @@ def summary(
             optimizer=optimizer,
         ),
     )
-    result = Summary(subject.label, shape, batch, rows, totals, training.blocks)
+    result = Summary(subject.label, shape, batch, rows, totals, training.blocks, notes)
     return result.fold(depth)
 
 

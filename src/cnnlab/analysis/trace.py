@@ -46,9 +46,10 @@ class _ShapeOnly(torch.autograd.Function):
 class LayerFailure(Exception):
     """The forward pass failed inside a layer; `empty` is set when its output would be empty."""
 
-    def __init__(self, layer: str, kind: str, detail: str, empty: bool):
+    def __init__(self, layer: str, kind: str, detail: str, empty: bool, rows: list[Row]):
         super().__init__(f"{layer} ({kind}): {detail}")
         self.layer, self.kind, self.detail, self.empty = layer, kind, detail, empty
+        self.rows = rows  # the layers that did run, with their flags
 
 
 @dataclass
@@ -268,9 +269,9 @@ class Tracer(TorchFunctionMode):
         from cnnlab.analysis.ops import op_name
 
         if leaf is not None:
-            return LayerFailure(leaf.row.name, leaf.row.type, detail, empty)
+            return LayerFailure(leaf.row.name, leaf.row.type, detail, empty, self.rows)
         name = ".".join(filter(None, (self._scope(), op_name(func))))
-        return LayerFailure(name, op_name(func), detail, empty)
+        return LayerFailure(name, op_name(func), detail, empty, self.rows)
 
     # -- autograd's saved tensors --------------------------------------------------------------
     def pack(self, tensor: torch.Tensor):
