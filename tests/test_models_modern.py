@@ -98,6 +98,20 @@ def test_resnet_round_trips_with_torchvision(name):
     assert_round_trip(name, getattr(torchvision.models, name), torch.randn(1, 3, 32, 32), num_classes=10)
 
 
+def test_shortcut_options_a_b_c_change_only_the_projections():
+    projections = (64 * 128 + 128 * 256 + 256 * 512) + 2 * (128 + 256 + 512)  # 1×1 conv + BN where shapes change
+    assert counted_with("resnet34", shortcut="A") == RESNET_PARAMS["plain34"] == RESNET_PARAMS["resnet34"] - projections
+    every_block = sum(c * c + 2 * c for c, blocks in ((64, 3), (128, 3), (256, 5), (512, 2)) for _ in range(blocks))
+    assert counted_with("resnet34", shortcut="C") == RESNET_PARAMS["resnet34"] + every_block  # + identity blocks
+    assert counted_with("resnet20", shortcut="B") == RESNET_PARAMS["resnet20"] + (16 * 32 + 64) + (32 * 64 + 128)
+    with pytest.raises(CnnlabError, match="shortcut must be one of"):
+        create("resnet20", shortcut="D")
+
+
+def counted_with(name: str, **kwargs) -> int:
+    return n_params(on_meta(name, **kwargs))
+
+
 def test_stride_in_1x1_moves_the_bottleneck_stride_and_keeps_the_weights():
     paper = on_meta("resnet50", stride_in_1x1=True)
     assert paper.layer2[0].conv1.stride == (2, 2) and paper.layer2[0].conv2.stride == (1, 1)

@@ -176,6 +176,7 @@ LECTURE_EXAMPLE = "the lecture notes' example: 256×28×28 input"
     "inception_naive", family="GoogLeNet (block)", paper=SZEGEDY_2014, input_shape=(256, 28, 28), num_classes=0,
     params=128 * 256 + 128 + 192 * 256 * 9 + 192 + 96 * 256 * 25 + 96,
     macs=28 * 28 * 256 * (128 + 192 * 9 + 96 * 25),  # 854,196,224: the notes' "854M ops"
+    init="PyTorch's default (a block for study, not trained on its own)",
     notes=f"Fig. 2(a), a building block (output 672×28×28, not class scores); defaults are {LECTURE_EXAMPLE}, "
     "1×1 128, 3×3 192, 5×5 96, 3×3 max-pool",
 )
@@ -188,6 +189,7 @@ def inception_naive(in_channels: int = 256, ch1x1: int = 128, ch3x3: int = 192, 
     params=(128 * 256 + 128) + (64 * 256 + 64) + (192 * 64 * 9 + 192) + (64 * 256 + 64) + (96 * 64 * 25 + 96)
     + (64 * 256 + 64),
     macs=28 * 28 * (256 * (128 + 64 + 64 + 64) + 64 * (192 * 9 + 96 * 25)),  # 271,351,808, not the notes' 358M
+    init="PyTorch's default (a block for study, not trained on its own)",
     notes=f"Fig. 2(b), a building block (output 480×28×28, not class scores); defaults are {LECTURE_EXAMPLE}, "
     "1×1 128; 64 → 3×3 192; 64 → 5×5 96; pool → 64",
 )
