@@ -58,7 +58,7 @@ def test_rotated_kernel_input_gradient_equals_col2im(n, c, h, w, o, k, s, p):
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     dout = rng.standard_normal((n, o, oh, ow))
     rotated = conv.conv2d_input_grad_rotated(dout, weight, (n, c, h, w), s, p)
-    cols = dout.transpose(0, 2, 3, 1).reshape(-1, o) @ weight.reshape(o, -1)
+    cols = weight.reshape(o, -1).T @ dout.transpose(1, 0, 2, 3).reshape(o, -1)
     via_col2im = conv.col2im(cols, (n, c, h + 2 * p, w + 2 * p), k, k, s)[:, :, p : p + h, p : p + w]
     assert np.abs(rotated - via_col2im).max() < TOL
 
@@ -91,7 +91,7 @@ def test_maxpool_switches_point_at_the_maximum():
     x = rng.standard_normal((2, 3, 6, 6))
     pool = scratch.MaxPool2d(2)
     y = pool.forward(x)
-    rows, cols = np.divmod(pool.switches, 2)  # position of the winner inside its 2×2 window
+    rows, cols = np.divmod(pool.switches, 2)  # position of the winner inside its 2×2 window (row-major)
     i, j = np.arange(3)[:, None] * 2 + rows, np.arange(3)[None, :] * 2 + cols  # ... and in the image
     assert np.array_equal(x[np.arange(2)[:, None, None, None], np.arange(3)[None, :, None, None], i, j], y)
 

@@ -23,35 +23,36 @@ def pad(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
 
 
 def windows(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
-    """Every kh×kw window a kernel visits in the (already padded) input: a view N×C×OH×OW×kh×kw."""
-    return sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    """What each kernel position sees in the (already padded) input, as a view kh×kw×N×C×OH×OW:
+    `windows(...)[u, v]` holds, for every output pixel, the input value under kernel entry (u, v)."""
+    view = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    return view.transpose(4, 5, 0, 1, 2, 3)
 
 
 def fold(window_grads: np.ndarray, padded_shape: tuple, stride: int) -> np.ndarray:
-    """The adjoint of `windows`: add each window's gradient back where the window was cut from.
-
-    Overlapping windows (stride < kernel) add up, which is why this is a sum, not a copy.
-    """
-    _, _, oh, ow, kh, kw = window_grads.shape
+    """The adjoint of `windows`: add the gradient of every kernel position back onto the pixels
+    it saw. Overlapping windows (stride < kernel) add up, which is why this is a sum, not a copy."""
+    kh, kw, _, _, oh, ow = window_grads.shape
     grad = np.zeros(padded_shape, dtype=window_grads.dtype)
     for u in range(kh):
         for v in range(kw):
-            grad[:, :, u : u + stride * oh : stride, v : v + stride * ow : stride] += window_grads[..., u, v]
+            grad[:, :, u : u + stride * oh : stride, v : v + stride * ow : stride] += window_grads[u, v]
     return grad
 
 
 def im2col(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
-    """(N·OH·OW) × (C·kh·kw): one row per output pixel, holding the input values under the kernel."""
+    """(C·kh·kw) × (N·OH·OW): one column per output pixel, holding the input values under the
+    kernel (Caffe's layout), so the convolution is one matrix product with the O × (C·kh·kw) kernels."""
     win = windows(xp, kh, kw, stride)
-    n, c, oh, ow = win.shape[:4]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    _, _, n, c, oh, ow = win.shape
+    return win.transpose(3, 0, 1, 2, 4, 5).reshape(c * kh * kw, n * oh * ow)
 
 
 def col2im(cols: np.ndarray, padded_shape: tuple, kh: int, kw: int, stride: int) -> np.ndarray:
-    """The adjoint of `im2col`: rows of gradients summed back into a padded N×C×H×W image."""
+    """The adjoint of `im2col`: columns of gradients summed back into a padded N×C×H×W image."""
     n, c, hp, wp = padded_shape
     oh, ow = (hp - kh) // stride + 1, (wp - kw) // stride + 1
-    return fold(cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5), padded_shape, stride)
+    return fold(cols.reshape(c, kh, kw, n, oh, ow).transpose(1, 2, 3, 0, 4, 5), padded_shape, stride)
 
 
 def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:

@@ -71,8 +71,8 @@ class Conv2d(Layer):
         xp = conv.pad(x, self.padding)
         self._padded_shape, self._cols = xp.shape, conv.im2col(xp, k, k, s)
         n, oh, ow = x.shape[0], (xp.shape[2] - k) // s + 1, (xp.shape[3] - k) // s + 1
-        out = self._cols @ w.reshape(self.out_channels, -1).T + b
-        return out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
+        out = w.reshape(self.out_channels, -1) @ self._cols + b[:, None]  # O × (N·OH·OW)
+        return out.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
 
     def backward(self, dout):
         x, w, k, s, p = self._x, self.weight.data, self.kernel_size, self.stride, self.padding
@@ -80,9 +80,9 @@ class Conv2d(Layer):
         if self.method == "naive":
             self.weight.grad = conv.conv2d_weight_grad_naive(x, dout, (k, k), s, p)
             return conv.conv2d_input_grad_rotated(dout, w, x.shape, s, p)
-        d2 = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)  # one row per output pixel
-        self.weight.grad = (d2.T @ self._cols).reshape(w.shape)
-        dxp = conv.col2im(d2 @ w.reshape(self.out_channels, -1), self._padded_shape, k, k, s)
+        d2 = dout.transpose(1, 0, 2, 3).reshape(self.out_channels, -1)  # one column per output pixel
+        self.weight.grad = (d2 @ self._cols.T).reshape(w.shape)
+        dxp = conv.col2im(w.reshape(self.out_channels, -1).T @ d2, self._padded_shape, k, k, s)
         return dxp[:, :, p : p + x.shape[2], p : p + x.shape[3]]
 
 
@@ -105,14 +105,14 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         win = self._windows(x, -np.inf)
-        flat = win.reshape(*win.shape[:4], -1)
-        self.switches = flat.argmax(axis=-1)
-        return np.take_along_axis(flat, self.switches[..., None], axis=-1)[..., 0]
+        candidates = win.reshape(-1, *win.shape[2:])  # k·k candidates for every output pixel
+        self.switches = candidates.argmax(axis=0)
+        return candidates.max(axis=0)
 
     def backward(self, dout):
         k = self.kernel_size
-        winner = self.switches[..., None] == np.arange(k * k)
-        window_grads = (winner * dout[..., None]).reshape(*dout.shape, k, k)
+        winner = self.switches == np.arange(k * k).reshape(-1, 1, 1, 1, 1)
+        window_grads = (winner * dout).reshape(k, k, *dout.shape)
         return self._unpad(conv.fold(window_grads, self._padded_shape, self.stride))
 
 
@@ -120,11 +120,11 @@ class AvgPool2d(_Pool2d):
     """Mean over each window (zero padding counts, as torch's default count_include_pad=True)."""
 
     def forward(self, x):
-        return self._windows(x, 0.0).mean(axis=(4, 5))
+        return self._windows(x, 0.0).mean(axis=(0, 1))
 
     def backward(self, dout):
         k = self.kernel_size
-        window_grads = np.broadcast_to((dout / (k * k))[..., None, None], (*dout.shape, k, k))
+        window_grads = np.broadcast_to(dout / (k * k), (k, k, *dout.shape))
         return self._unpad(conv.fold(window_grads, self._padded_shape, self.stride))
 
 
