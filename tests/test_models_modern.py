@@ -221,6 +221,15 @@ def test_googlenet_as_published_has_lrn_no_batch_norm_and_the_papers_dropout():
     assert model.inception3a.branch3[1].conv.kernel_size == (5, 5)  # torchvision's has (3, 3) here
 
 
+def test_googlenet_init_follows_the_bvlc_caffe_fillers():
+    model = create("googlenet", guard=False)
+    conv = model.inception4c.branch2[1].conv  # 128 -> 256, 3×3: xavier bound sqrt(3 / (128·9))
+    bound = (3 / (128 * 9)) ** 0.5
+    assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.95 * bound
+    assert torch.all(conv.bias == 0.2) and torch.all(model.aux1.fc1.bias == 0.2)
+    assert torch.all(model.fc.bias == 0) and torch.all(model.aux2.fc2.bias == 0)
+
+
 def test_googlenet_aux_heads_run_in_training_mode_only():
     model = create("googlenet", num_classes=10, guard=False).train()
     with torch.no_grad():

@@ -11,6 +11,7 @@ the model returns `GoogLeNetOutputs(logits, aux1, aux2)` (the paper adds their l
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from typing import Callable
 
 from torch import Tensor, nn
 
@@ -35,7 +36,6 @@ TABLE_1 = (
     ("inception5b", (384, 192, 384, 48, 128, 128)),
 )
 AUX_TAPS = {"inception4a": "aux1", "inception4d": "aux2"}  # where the auxiliary classifiers branch off
-AUX_LOSS_WEIGHT = 0.3  # Section 5: the auxiliary losses are added with this weight during training
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux1", "aux2"])
 
@@ -69,7 +69,7 @@ class GoogLeNet(nn.Module):
     """The trunk is a list of named layers run in order; the auxiliary heads tap it by name."""
 
     def __init__(self, *, num_classes: int, in_channels: int, aux_logits: bool, batch_norm: bool, stem_lrn: bool,
-                 kernel_5x5: int, last_pool: int, dropout: float, aux_pool):
+                 kernel_5x5: int, last_pool: int, dropout: float, aux_pool: Callable[[], nn.Module]):
         super().__init__()
         self.aux_logits = aux_logits
         self.trunk: tuple[str, ...] = ()  # names of the main path's layers, in order

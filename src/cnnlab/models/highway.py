@@ -47,8 +47,8 @@ def highway_linear(width: int, activation: str, gate_bias: float) -> Highway:
 
 
 def highway_conv3x3(channels: int, gate_bias: float) -> Highway:
-    conv = lambda: nn.Conv2d(channels, channels, 3, padding=1)  # noqa: E731
-    return Highway(conv(), conv(), "relu", gate_bias)
+    transform, gate = (nn.Conv2d(channels, channels, 3, padding=1) for _ in range(2))
+    return Highway(transform, gate, "relu", gate_bias)
 
 
 def plain_linear(width: int, activation: str) -> nn.Sequential:
