@@ -52,7 +52,9 @@ def plot_curves(runs: list[str | Path], out_path: str | Path):
         if key == "lr" and values.min() > 0 and values.max() / values.min() > 20:
             ax.set_yscale("log")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), frameon=False)
+    # legend columns fill top to bottom: one column per run (its train, val, test), or one row for a single run
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels) if len(runs) == 1 else min(len(runs), 4),
+               frameon=False)
     return save(fig, out_path), drawn
 
 
