@@ -160,7 +160,7 @@ def summary(
         raise _input_error(subject, shape, failure) from None
     try:
         training = subject.run(shape, traced_batch, training=True)
-    except LayerFailure as failure:  # e.g. GoogLeNet's auxiliary heads need 224×224
+    except (LayerFailure, CnnlabError) as failure:  # e.g. GoogLeNet's auxiliary heads need 224×224
         notes.append(f"the training-mode pass fails at this input ({failure}): training-only layers are "
                      "missing and the training memory counts the inference graph only")
         training = subject.run(shape, traced_batch, training=False)

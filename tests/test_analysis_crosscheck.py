@@ -1,0 +1,100 @@
+"""The abstract pass against a second method: real forward passes on small inputs on the CPU."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import cnnlab
+from cnnlab.analysis.summary import _Subject
+from cnnlab.analysis.trace import trace
+
+SMALL = [("lenet5", (1, 32, 32)), ("resnet20", (3, 32, 32)), ("googlenet", (3, 64, 64)), ("alexnet", (3, 227, 227))]
+
+
+def real_leaf_outputs(model, x):
+    """Output shape (per image) of every leaf module call, from hooks on a real forward."""
+    seen = {}
+    names = {module: name for name, module in model.named_modules()}
+
+    def record(module, inputs, output):
+        seen.setdefault(names[module], tuple(output.shape[1:]))
+
+    handles = [
+        module.register_forward_hook(record)
+        for module in model.modules()
+        if next(module.children(), None) is None
+    ]
+    with torch.no_grad():
+        model(x)
+    for handle in handles:
+        handle.remove()
+    return seen
+
+
+@pytest.mark.parametrize("name, shape", SMALL)
+def test_shapes_params_and_macs_match_a_real_forward(name, shape):
+    torch.manual_seed(0)
+    model = cnnlab.create(name, guard=False).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = cnnlab.summary(model, shape)  # the nn.Module path: meta copies, the model untouched
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not model.training
+
+    x = torch.randn(1, *shape)
+    real = real_leaf_outputs(model, x)
+    rows = {row.name: row for row in result.rows if not row.training_only}
+    assert set(real) <= set(rows)
+    assert {name: rows[name].output_shape for name in real} == real
+    for module_name, module in model.named_modules():
+        if module_name in real:
+            assert rows[module_name].params == sum(p.numel() for p in module.parameters()), module_name
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    assert 2 * result.totals.macs == counter.get_total_flops()  # torch counts 2 FLOPs per MAC
+    if name == "googlenet":  # the auxiliary heads' classifiers need 224×224: said, not hidden
+        assert "training-mode pass fails" in result.notes[0]
+
+
+def saved_for_backward(model, x):
+    """Bytes autograd keeps for backward in a real training-mode forward, parameters excluded."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("resnet20", (3, 32, 32)), ("alexnet", (3, 227, 227))])
+def test_saved_activations_match_autograd_on_a_real_step(name, shape):
+    torch.manual_seed(0)
+    real = saved_for_backward(cnnlab.create(name, guard=False).train(), torch.randn(4, *shape))
+    subject = _Subject(name)
+    subject.model.train()
+    abstract = trace(subject.model, torch.empty(4, *shape, device="meta")).saved_bytes
+    # batch norm's per-channel statistics are the only tensors the abstract pass leaves out
+    assert abstract["float"] + abstract["other"] == pytest.approx(real, rel=0.005)
+
+
+def test_frozen_layers_need_no_gradients_or_optimizer_state():
+    model = cnnlab.create("lenet5")
+    for p in model.features.parameters():
+        p.requires_grad_(False)
+    frozen = sum(p.numel() for p in model.features.parameters())
+    result = cnnlab.summary(model)
+    assert result.totals.params_frozen == frozen == 156 + 2_416
+    memory = result.totals.training_memory
+    assert memory.weights == 4 * 61_706
+    assert memory.gradients == memory.optimizer_state == 4 * (61_706 - frozen)
+    adam = cnnlab.summary(model, optimizer="adam").totals.training_memory
+    assert adam.optimizer_state == 2 * memory.optimizer_state
+    assert {row.name: row.params_frozen for row in result.rows if row.params_frozen} == {
+        "features.c1": 156, "features.c3": 2_416,
+    }
