@@ -222,3 +222,20 @@ def test_readers_never_import_torch(tmp_path):
     code = ("import sys, cnnlab.data as d; d.load_arrays('mnist', 'train', sys.argv[1]); d.load_arrays('digits', 'test'); "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+
+
+def test_download_lands_in_torchvision_layout_and_is_found(tmp_path, monkeypatch):
+    """--download hands over to torchvision (no network in tests: a stand-in writes what it would)."""
+    import cnnlab.data.download as download
+
+    calls = []
+
+    def fake_download(name, root):
+        calls.append((name, root))
+        write_mnist(root / "MNIST" / "raw", gz=False)  # torchvision's MNIST keeps the gunzipped files there
+
+    monkeypatch.setattr(download, "download", fake_download)
+    images, _, _ = load_arrays("mnist", "train", tmp_path, download=True)
+    assert calls == [("mnist", tmp_path)] and images.shape == (12, 1, 28, 28)
+    load_arrays("mnist", "test", tmp_path, download=True)  # already there: no second download
+    assert len(calls) == 1
