@@ -108,19 +108,20 @@ class FolderLoader:
             yield self.adapter.normalise(x), y.to(self.device, non_blocking=True)
 
 
-def _scan(folder: Path):
-    """torchvision's ImageFolder index of `folder` (no image is opened), or a one-line layout error."""
-    extensions = ", ".join(sorted(e.lstrip(".") for e in datasets.folder.IMG_EXTENSIONS))
+def _scan(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """(classes, [(path, class index)]) of `folder`, as torchvision's ImageFolder indexes it (no
+    image is opened here), or a one-line error for a folder without classes or a class without images."""
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not classes:
         raise CnnlabError(f"{folder} has no class folders: put the images in {folder}/<class name>/")
-    try:
-        return datasets.ImageFolder(str(folder))
-    except FileNotFoundError:  # a class folder without any image file
-        empty = [c for c in classes if not any(datasets.folder.has_file_allowed_extension(f.name, datasets.folder.IMG_EXTENSIONS)
-                                               for f in (folder / c).rglob("*") if f.is_file())]
-        raise CnnlabError(f"class folder(s) {', '.join(empty)} in {folder} hold no images; every class needs at least "
-                          f"one image ({extensions})") from None
+    class_to_idx = {c: i for i, c in enumerate(classes)}
+    samples = datasets.folder.make_dataset(folder, class_to_idx, datasets.folder.IMG_EXTENSIONS, allow_empty=True)
+    empty = [c for c, n in zip(classes, np.bincount([y for _, y in samples], minlength=len(classes))) if n == 0]
+    if empty:
+        extensions = ", ".join(sorted(e.lstrip(".") for e in datasets.folder.IMG_EXTENSIONS))
+        raise CnnlabError(f"class folder(s) {', '.join(empty)} in {folder} hold no images; every class needs at "
+                          f"least one image ({extensions})")
+    return classes, samples
 
 
 def _transforms(specs, size):
@@ -151,10 +152,10 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
     for part in ("train", "val"):
         if not (root / part).is_dir():
             raise CnnlabError(f"image folder {root} has no {part}/ folder: lay it out as train/<class>/ and val/<class>/")
-    train_set, test_set = _scan(root / "train"), _scan(root / "val")
-    if train_set.classes != test_set.classes:
+    (classes, samples), (val_classes, test_samples) = _scan(root / "train"), _scan(root / "val")
+    if classes != val_classes:
         raise CnnlabError(f"{root}: train/ and val/ must hold the same class folders "
-                          f"({len(train_set.classes)} against {len(test_set.classes)})")
+                          f"({len(classes)} against {len(val_classes)})")
     c, h, w = input_shape
     if c not in (1, 3):
         raise CnnlabError(f"cannot feed images to a model with {c} input channels (use 1 or 3)")
@@ -168,21 +169,20 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
     if sigma is not None and c != 3:
         raise CnnlabError("augmentation pca needs colour (3-channel) images")
     pca = PcaColour(sigma, IMAGENET_EIGVALS, IMAGENET_EIGVECS) if sigma is not None else None
-    samples = train_set.samples
-    train_idx, val_idx = holdout(np.array(train_set.targets), val_split)
+    train_idx, val_idx = holdout(np.array([y for _, y in samples]), val_split)
     common = dict(workers=workers, device=device)
     eval_batch = eval_batch_size or batch_size
     train = FolderLoader([samples[i] for i in train_idx], train_tf, adapter, batch_size, shuffle=True, pca=pca,
                          seed=seed, rank=rank, world_size=world_size, **common)
     val = FolderLoader([samples[i] for i in val_idx], eval_tf, adapter, eval_batch, shuffle=False, **common) \
         if len(val_idx) else None  # evaluation: the whole set on every rank
-    test = FolderLoader(test_set.samples, eval_tf, adapter, eval_batch, shuffle=False, **common)
+    test = FolderLoader(test_samples, eval_tf, adapter, eval_batch, shuffle=False, **common)
     described = {
         "dataset": "imagefolder",
         "source": str(root.resolve()),
         "train_size": len(train_idx),
         "val_size": len(val_idx),
-        "test_size": len(test_set.samples),
+        "test_size": len(test_samples),
         "val_split": "none" if not len(val_idx) else "held out of train/, stratified by class, seed 0",
         "native_shape": None,
         "input_shape": list(input_shape),
@@ -194,4 +194,4 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
         "batch_size": batch_size,
         "world_size": world_size,
     }
-    return Loaders(train, val, test, list(train_set.classes), adapter.input_mean, adapter.input_std, described)
+    return Loaders(train, val, test, classes, adapter.input_mean, adapter.input_std, described)
