@@ -191,7 +191,7 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
         "augment": [str(s) for s in augment],
         "normalise": "(x / 255 - mean) / std per channel (ImageNet constants)",
         "loader": f"DataLoader with {workers} workers",
-        "batch_size": batch_size,
+        "batch_size_per_process": batch_size,
         "world_size": world_size,
     }
     return Loaders(train, val, test, classes, adapter.input_mean, adapter.input_std, described)

@@ -183,7 +183,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
         "augment": [str(a) for a in augs],
         "normalise": "(x / 255 - mean) / std per channel",
         "loader": "in-memory uint8 on " + str(device),
-        "batch_size": batch_size,
+        "batch_size_per_process": batch_size,
         "world_size": world_size,
     }
     if name == "digits":
