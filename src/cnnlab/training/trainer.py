@@ -187,9 +187,17 @@ def build_data(settings: TrainSettings, input_shape, place: distributed.Place, d
     )
 
 
-def end_of_run(run_dir: Path, model: nn.Module, config: dict, quiet: bool) -> None:
+def read_trainer_checkpoint(run) -> tuple[dict, dict]:
+    """(weights, trainer state) of a run's last checkpoint, refusing one 'cnnlab train' did not write."""
+    model_state, state = load_checkpoint(run, "last")
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CnnlabError(f"{run}: the checkpoint was not written by 'cnnlab train' (no {FORMAT} marker)")
+    return model_state, state
+
+
+def end_of_run(run_dir: Path, model: nn.Module, config: dict, data_dir=None, quiet: bool = False) -> None:
     """Everything that turns a finished run into something to read: the analyzer's table
-    (summary.md) and the report. The one place for end-of-run hooks."""
+    (summary.md) and the report. The one place for end-of-run hooks (rank 0 only)."""
     try:
         from cnnlab.analysis import render, summary
 
@@ -235,7 +243,7 @@ def train(
         model_kwargs = config["model_kwargs"] if model_kwargs is None else model_kwargs
         input_shape = config["input_shape"]
         recipe, source = config.get("recipe"), config.get("source")
-        load_checkpoint(resume, "last")  # fail now, before any work, if it is not ours or unreadable
+        checkpoint = read_trainer_checkpoint(resume)  # fail now, before any work, if not ours or unreadable
     elif out is not None and Path(out).exists():
         raise CnnlabError(f"output folder {out} already exists: choose another --out, or --resume {out}")
     settings = (settings or TrainSettings()).validate()
@@ -256,7 +264,7 @@ def train(
         model = create(model_name, **model_kwargs)
     seed_everything(settings.seed + place.rank)  # dropout differs across ranks, repeats across runs
 
-    trainer = _Trainer(model, settings, data, place, precision, param_groups, frozen, quiet)
+    trainer = _Trainer(model, settings, data, place, precision, param_groups, frozen, quiet or not place.is_main)
     if config is None:
         config = {
             "model": model_name,
@@ -277,13 +285,13 @@ def train(
     else:
         config["train"] = settings.to_dict()
         run_dir = Path(resume) if place.is_main else None
-        trainer.load(resume)
+        trainer.load(*checkpoint, resume)
     if run_dir is not None:
         rundir.write_config(run_dir, config)
     try:
         result = trainer.fit(run_dir)
         if run_dir is not None:
-            end_of_run(run_dir, trainer.net, config, quiet)
+            end_of_run(run_dir, trainer.net, config, data_dir, quiet)
     finally:
         distributed.teardown()
     return result
@@ -338,15 +346,12 @@ class _Trainer:
             "rng": gather_rng_states(self.device),
         }
 
-    def load(self, run) -> None:
-        model_state, state = load_checkpoint(run, "last", map_location=self.device)
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise CnnlabError(f"{run}: the checkpoint was not written by 'cnnlab train' (no {FORMAT} marker)")
+    def load(self, model_state: dict, state: dict, run) -> None:
         try:
             self.net.load_state_dict(model_state)
         except RuntimeError as error:
             raise CnnlabError(f"{run}: checkpoint weights do not fit the model ({str(error).splitlines()[0]})") from None
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
         self.schedule.load_state_dict(state["schedule"])
         self.epoch, self.step, self.elapsed, self.best = state["epoch"], state["step"], state["elapsed"], state["best"]
         rngs = state["rng"]
