@@ -65,7 +65,11 @@ def test_plan_batches_shards_cover_the_epoch():
     assert [[hi - lo for _, lo, hi, _ in p] for p in plans] == [[2, 2], [2, 1], [2, 1]]
     covered = sorted(s + i for p in plans for s, lo, hi, _ in p for i in range(lo, hi))
     assert covered == list(range(10))
-    assert plan_batches(7, 3, 0, 2) == [(0, 0, 3, 6)]  # training drops a last global batch smaller than W
+    # training: 11 images, batch 2 per rank, 3 ranks: the last 5 give each rank 1 (2 sit the epoch out)
+    assert [plan_batches(11, 2, r, 3) for r in range(3)] == [[(0, 0, 2, 6), (6, 0, 1, 5)],
+                                                             [(0, 2, 4, 6), (6, 1, 2, 5)],
+                                                             [(0, 4, 6, 6), (6, 2, 3, 5)]]
+    assert plan_batches(7, 3, 0, 2) == [(0, 0, 3, 6)]  # a last global batch smaller than W is left out
 
 
 def test_normalisation_uses_the_official_constants(digits):
@@ -106,4 +110,4 @@ def test_validation_split_as_a_fraction_or_a_tiny_count():
 def test_every_rank_evaluates_the_whole_test_set():
     rank1 = build_loaders("digits", (1, 8, 8), 16, rank=1, world_size=2, eval_batch_size=100)
     assert rank1.test.num_samples == 360
-    assert rank1.train.num_samples == 44 * 16 + 14  # 1,437 = 44 global batches of 32, then 29 split 15 / 14
+    assert rank1.train.num_samples == 44 * 16 + 14  # 1,437 = 44 global batches of 32, then 29: 14 per rank

@@ -9,8 +9,10 @@ Distributed (see `plan_batches`). With world_size W every rank draws the same gl
 and cuts it into global batches of batch_size x W; rank r takes the contiguous slice
 [r*batch_size, (r+1)*batch_size) of each. The W ranks together therefore see exactly the batches
 one process sees with batch_size x W, augmented identically (random numbers are drawn for the
-global batch and sliced). The last, short global batch is split into W contiguous near-equal parts
-(sizes differ by at most one); for training it is dropped when it has fewer than W images.
+global batch and sliced). The last, short global batch of m images is cut into W equal contiguous
+parts of m // W images (the m mod W images at its end are left out of that epoch), so every step's
+gradient average over ranks is the mean over one global batch. One process (W = 1) keeps all m,
+so for a bit-for-bit comparison with one process choose sizes where m is a multiple of W.
 Validation and test loaders are not sharded: every rank gets the whole set, in file order, so any
 rank's evaluation is exact without a collective (`plan_batches` can shard them if that ever pays).
 """
@@ -38,19 +40,21 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def plan_batches(n: int, batch_size: int, rank: int = 0, world_size: int = 1, drop_uneven: bool = True):
     """[(start, lo, hi, size)] for one rank: global batch [start, start+size) of the epoch's order,
-    of which this rank takes positions [lo, hi). See the module docstring for the rule."""
+    of which this rank takes positions [lo, hi). See the module docstring for the rule; without
+    `drop_uneven` the last batch is split into parts that differ by at most one image instead."""
     global_batch = batch_size * world_size
     plan = []
     for start in range(0, n, global_batch):
         size = min(global_batch, n - start)
         if size == global_batch:
             lo, hi = rank * batch_size, (rank + 1) * batch_size
+        elif drop_uneven:  # equal shards, so the DDP gradient average is the mean over the global batch
+            share = size // world_size
+            lo, hi = rank * share, (rank + 1) * share
         else:
-            if size < world_size and drop_uneven:
-                break
-            small, extra = divmod(size, world_size)
-            lo = rank * small + min(rank, extra)
-            hi = lo + small + (rank < extra)
+            share, extra = divmod(size, world_size)
+            lo = rank * share + min(rank, extra)
+            hi = lo + share + (rank < extra)
         if hi > lo:
             plan.append((start, lo, hi, size))
     return plan
