@@ -69,6 +69,12 @@ def tile_origin(i: int, ncols: int, shape: tuple[int, int], gap: int, strip: int
     return r * (strip + h + gap) + strip, c * (w + gap)
 
 
+def tidy_columns(n: int) -> int:
+    """Columns for n tiles: a roughly square grid with the fewest empty places (64 -> 8, 96 -> 12)."""
+    low, high = math.ceil(math.sqrt(n)), math.ceil(math.sqrt(2 * n))
+    return min(range(low, high + 1), key=lambda c: (math.ceil(n / c) * c - n, c))
+
+
 def tile_figure(
     tiles: np.ndarray,
     labels: list[str],
@@ -91,7 +97,7 @@ def tile_figure(
     `col_labels` label a matrix of tiles at its edges instead of tile by tile.
     """
     n, h, w = tiles.shape[:3]
-    ncols = ncols or min(n, max(1, math.ceil(math.sqrt(n * 1.25))))
+    ncols = ncols or tidy_columns(n)
     nrows = math.ceil(n / ncols)
     if tile_inches is None:
         tile_inches = min(float(np.clip(11.0 / ncols, 0.6, 1.6)), max(0.5, 0.15 * max(h, w)))
@@ -111,7 +117,9 @@ def tile_figure(
     left = (fig_w - grid_w_in - bar_in + rows_in) / 2
     ax = fig.add_axes([left / fig_w, margin_in / fig_h, grid_w_in / fig_w, grid_h_in / fig_h])
     colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")
-    image = ax.imshow(grid, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="equal")
+    # "auto": nearest when a pixel becomes a block (small kernels), a smoothing filter when large
+    # maps are shrunk (where nearest would alias)
+    image = ax.imshow(grid, cmap=colormap, vmin=vmin, vmax=vmax, interpolation="auto", aspect="equal")
     ax.set_axis_off()
     for i, label in enumerate(labels):
         top, left_px = tile_origin(i, ncols, (h, w), gap, strip)
