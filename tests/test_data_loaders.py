@@ -107,7 +107,11 @@ def test_validation_split_as_a_fraction_or_a_tiny_count():
     assert tiny.describe()["val_size"] == 3 and tiny.describe()["train_size"] == 1434
 
 
-def test_every_rank_evaluates_the_whole_test_set():
-    rank1 = build_loaders("digits", (1, 8, 8), 16, rank=1, world_size=2, eval_batch_size=100)
-    assert rank1.test.num_samples == 360
-    assert rank1.train.num_samples == 44 * 16 + 14  # 1,437 = 44 global batches of 32, then 29: 14 per rank
+def test_ranks_split_the_test_set_exactly_once():
+    ranks = [build_loaders("digits", (1, 8, 8), 16, rank=r, world_size=3, eval_batch_size=100) for r in range(3)]
+    assert [r.test.num_samples for r in ranks] == [120, 120, 120]
+    seen = torch.cat([y for r in ranks for _, y in r.test])
+    _, y_test, _ = load_arrays("digits", "test")
+    assert sorted(seen.tolist()) == sorted(y_test.tolist())  # 360 images, each exactly once
+    # training: 1,437 = 29 global batches of 48, then 45: 15 per rank
+    assert [r.train.num_samples for r in ranks] == [29 * 16 + 15] * 3

@@ -170,12 +170,12 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
         raise CnnlabError("augmentation pca needs colour (3-channel) images")
     pca = PcaColour(sigma, IMAGENET_EIGVALS, IMAGENET_EIGVECS) if sigma is not None else None
     train_idx, val_idx = holdout(np.array([y for _, y in samples]), val_split)
-    common = dict(workers=workers, device=device)
+    common = dict(rank=rank, world_size=world_size, workers=workers, device=device)
     eval_batch = eval_batch_size or batch_size
     train = FolderLoader([samples[i] for i in train_idx], train_tf, adapter, batch_size, shuffle=True, pca=pca,
-                         seed=seed, rank=rank, world_size=world_size, **common)
+                         seed=seed, **common)
     val = FolderLoader([samples[i] for i in val_idx], eval_tf, adapter, eval_batch, shuffle=False, **common) \
-        if len(val_idx) else None  # evaluation: the whole set on every rank
+        if len(val_idx) else None
     test = FolderLoader(test_samples, eval_tf, adapter, eval_batch, shuffle=False, **common)
     described = {
         "dataset": "imagefolder",

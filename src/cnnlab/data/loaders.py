@@ -13,8 +13,9 @@ global batch and sliced). The last, short global batch of m images is cut into W
 parts of m // W images (the m mod W images at its end are left out of that epoch), so every step's
 gradient average over ranks is the mean over one global batch. One process (W = 1) keeps all m,
 so for a bit-for-bit comparison with one process choose sizes where m is a multiple of W.
-Validation and test loaders are not sharded: every rank gets the whole set, in file order, so any
-rank's evaluation is exact without a collective (`plan_batches` can shard them if that ever pays).
+Validation and test loaders shard the same way but never leave an image out (the last batch is
+split into parts that differ by at most one, empty parts skipped), so the evaluation's sums
+reduced over ranks (`cnnlab.training.metrics.evaluate`) are exact totals over the whole set.
 """
 
 from __future__ import annotations
@@ -171,9 +172,10 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
     eval_batch = eval_batch_size or batch_size
     train = DeviceLoader(on_device(x_train[train_idx]), on_device(y_train[train_idx]), batch_size, adapter, augs,
                          shuffle=True, seed=seed, rank=rank, world_size=world_size)
+    shard = dict(rank=rank, world_size=world_size)  # evaluation: each rank its part, summed by the caller
     val = DeviceLoader(on_device(x_train[val_idx]), on_device(y_train[val_idx]), eval_batch, adapter,
-                       shuffle=False) if len(val_idx) else None  # evaluation: the whole set on every rank
-    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, shuffle=False)
+                       shuffle=False, **shard) if len(val_idx) else None
+    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, shuffle=False, **shard)
     described = {
         "dataset": name,
         "source": info.source,
