@@ -20,19 +20,22 @@ def create(name: str, *, guard: bool = True, **kwargs) -> nn.Module:
     (see `input_guard`); pass `guard=False` for tools that cannot trace hooks (torch.jit.script).
     """
     canonical = resolve(name)
-    build = builder(canonical)
-    parameters = inspect.signature(build).parameters
-    unknown = sorted(set(kwargs) - set(parameters))
+    takes = options(canonical)
+    unknown = sorted(set(kwargs) - set(takes))
     if unknown:
-        takes = ", ".join(p for p in parameters) or "no options"
-        raise CnnlabError(f"{canonical} does not take {', '.join(unknown)}; it takes: {takes}")
-    model = build(**kwargs)
+        raise CnnlabError(f"{canonical} does not take {', '.join(unknown)}; it takes: {', '.join(takes) or 'no options'}")
+    model = builder(canonical)(**kwargs)
     model.card = built_card(card(canonical), kwargs)
     if guard:
         model.register_forward_pre_hook(
-            InputGuard(canonical, model.card.input_shape, in_channels_hint="in_channels" in parameters)
+            InputGuard(canonical, model.card.input_shape, in_channels_hint="in_channels" in takes)
         )
     return model
+
+
+def options(name: str) -> list[str]:
+    """The keyword options a model's builder takes (num_classes, in_channels, ...), in order."""
+    return list(inspect.signature(builder(name)).parameters)
 
 
 def built_card(reference: Card, kwargs: dict) -> Card:
