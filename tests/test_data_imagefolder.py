@@ -96,3 +96,12 @@ def test_load_image_adapts_like_training(tmp_path):
     with pytest.raises(CnnlabError, match="cannot read image"):
         (tmp_path / "bad.png").write_bytes(b"nope")
         load_image(tmp_path / "bad.png", (1, 32, 32), (0.5,), (0.5,))
+
+
+def test_load_image_keeps_the_aspect_ratio_when_bringing_a_photo_to_cifar_size(tmp_path):
+    photo = np.zeros((64, 128, 3), np.uint8)
+    photo[:, 24:104] = 255  # white in the middle of a wide photo, black at the sides
+    Image.fromarray(photo).save(tmp_path / "wide.png")
+    x = load_image(tmp_path / "wide.png", (3, 32, 32), (0.0,) * 3, (1.0,) * 3, native_shape=(3, 32, 32))
+    assert x.shape == (1, 3, 32, 32)
+    assert x.min().item() > 0.99  # the centre 32x32 of the 32x64 resize is all white (a squash would show black)

@@ -104,23 +104,23 @@ def load_image(path, input_shape, mean, std, native_shape=None, resize=None) -> 
 
     `mean`/`std` are those the run applied per input channel (describe()["mean"], ["std"]).
     With `native_shape` (describe()["native_shape"], e.g. (1, 28, 28) for MNIST) the image is first
-    brought to the data set's own size and then adapted exactly as in training (pad, resize, channels).
+    brought to the data set's own size (shorter side resized, centre crop) and then adapted exactly
+    as in training (pad, resize, channels).
     Otherwise (image folders) the shorter side is resized to `resize` (default: H * 256/224, as the
     image-folder evaluation does) and the centre H x W is cropped.
     """
     from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import functional as TF
 
     c, h, w = input_shape
+    if native_shape is not None:  # the data set's own size, aspect ratio kept by a centre crop
+        side, crop = min(native_shape[1:]), list(native_shape[1:])
+    else:
+        side, crop = resize or round(h * EVAL_RESIZE), [h, w]
     try:
         with Image.open(path) as img:
             img = img.convert("L" if (native_shape or input_shape)[0] == 1 else "RGB")
-            if native_shape is not None:
-                img = img.resize((native_shape[2], native_shape[1]), Image.BILINEAR)
-            else:
-                from torchvision.transforms import functional as TF
-
-                img = TF.center_crop(TF.resize(img, resize or round(h * EVAL_RESIZE)), [h, w])
-            array = np.asarray(img, np.uint8)
+            array = np.asarray(TF.center_crop(TF.resize(img, side), crop), np.uint8)
     except FileNotFoundError:
         raise CnnlabError(f"image {path} does not exist") from None
     except (UnidentifiedImageError, OSError) as error:
