@@ -16,7 +16,7 @@ Counting rules (per output, batch included; the analyzer divides by the batch):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +35,6 @@ class Call:
     adaptive: tuple[int, ...] = ()  # output size per spatial axis, for adaptive pooling
     units: int | None = None  # filters of a convolution, neurons of a linear layer
     groups: int = 1
-    params: list[torch.Tensor] = field(default_factory=list)
 
 
 _CONV = {torch.conv1d: "conv1d", torch.conv2d: "conv2d", torch.conv3d: "conv3d"}
@@ -145,8 +144,7 @@ def describe(func, args, kwargs, inputs: list[torch.Tensor], out: torch.Tensor) 
         a, windows = _conv_windows(args, kwargs)
         weight = a["weight"]
         macs = out.numel() * weight.shape[1] * math.prod(weight.shape[2:])
-        params = [t for t in (weight, a["bias"]) if isinstance(t, torch.Tensor)]
-        return Call(name, macs=macs, windows=windows, units=weight.shape[0], groups=a["groups"], params=params)
+        return Call(name, macs=macs, windows=windows, units=weight.shape[0], groups=a["groups"])
     if func in _MAX_POOL or func in _AVG_POOL:
         windows = _pool_windows(args, kwargs, func in _MAX_POOL)
         return Call(name, other=out.numel() * math.prod(w.kernel for w in windows), windows=windows)
@@ -157,10 +155,7 @@ def describe(func, args, kwargs, inputs: list[torch.Tensor], out: torch.Tensor) 
         operand = args[1] if name in ("addmm", "baddbmm") else args[0]
         call = Call(name, macs=out.numel() * operand.shape[-1])
         if name == "linear":
-            weight = args[1] if len(args) > 1 else kwargs["weight"]
-            bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            call.units = weight.shape[0]
-            call.params = [t for t in (weight, bias) if isinstance(t, torch.Tensor)]
+            call.units = (args[1] if len(args) > 1 else kwargs["weight"]).shape[0]
         return call
     if name == "getitem":
         return Call(name, windows=_slice_windows(inputs[0], args[1]))

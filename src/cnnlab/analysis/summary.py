@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -186,7 +188,7 @@ def summary(
         params_frozen=total - trainable,
         params_training_only=sum(row.params for row in rows if row.training_only),
         weights_bytes=sum(p.numel() * p.element_size() for _, p in named),
-        input_bytes=FP32 * _numel(shape),
+        input_bytes=FP32 * math.prod(shape),
         activation_bytes=sum(row.output_bytes for row in kept if row.allocates),
         macs=sum(row.macs for row in kept),
         other_ops=sum(row.other_ops for row in kept),
@@ -205,9 +207,3 @@ def summary(
     result = Summary(subject.label, shape, batch, rows, totals, training.blocks, notes)
     return result.fold(depth)
 
-
-def _numel(shape) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count

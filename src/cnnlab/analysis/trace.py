@@ -22,7 +22,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.geometry import Axis, misfit, widest
-from cnnlab.analysis.ops import Call, ShapeError, computed_result, describe, empty_output
+from cnnlab.analysis.ops import Call, ShapeError, computed_result, describe, empty_output, op_name
 from cnnlab.analysis.rows import BlockCall, Row
 
 
@@ -74,7 +74,6 @@ class Trace:
     rows: list[Row]
     blocks: list[BlockCall]
     saved_bytes: dict[str, int]  # bytes autograd saved for backward: {"float": ..., "other": ...}
-    attributed: set[str]  # parameter names some row accounts for
 
 
 def _tensors(obj) -> list[torch.Tensor]:
@@ -95,7 +94,7 @@ def _image_shape(tensor: torch.Tensor) -> tuple[int, ...]:
 class Tracer(TorchFunctionMode):
     """Records rows while `model` runs on meta tensors; see the module docstring."""
 
-    def __init__(self, model: nn.Module, params: dict[int, tuple[str, bool]]):
+    def __init__(self, model: nn.Module, params: dict[int, tuple[str, bool]], param_storages: set[int]):
         super().__init__()
         self.names = {module: name for name, module in model.named_modules()}
         self.root = model
@@ -107,7 +106,7 @@ class Tracer(TorchFunctionMode):
         self.stack: list[_Frame] = []
         self.counts: dict[str, int] = {}
         self.attributed: set[str] = set()
-        self.param_storages = set()
+        self.param_storages = param_storages  # storages of parameters: not activations
         self.saved: dict[int, tuple[int, bool]] = {}
         self.quiet = False  # set while our own hooks inspect tensors
 
@@ -266,8 +265,6 @@ class Tracer(TorchFunctionMode):
         return rf
 
     def _failure(self, leaf: _Frame | None, func, detail: str, empty: bool) -> LayerFailure:
-        from cnnlab.analysis.ops import op_name
-
         if leaf is not None:
             return LayerFailure(leaf.row.name, leaf.row.type, detail, empty, self.rows)
         name = ".".join(filter(None, (self._scope(), op_name(func))))
@@ -291,8 +288,8 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     named = dict(state) if state is not None else dict(model.named_parameters())
     original = dict(model.named_parameters())
     params = {id(named[name]): (name, p.requires_grad) for name, p in original.items() if name in named}
-    tracer = Tracer(model, params)
-    tracer.param_storages = {named[name].untyped_storage()._cdata for name in original if name in named}
+    storages = {named[name].untyped_storage()._cdata for name in original if name in named}
+    tracer = Tracer(model, params, storages)
     tracer._mark(x, _Info(tuple(Axis() for _ in x.shape[2:]), 0))
     handles = []
     for module in model.modules():
@@ -310,4 +307,4 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     saved = {"float": 0, "other": 0}
     for nbytes, is_float in tracer.saved.values():
         saved["float" if is_float else "other"] += nbytes
-    return Trace(tracer.rows, tracer.blocks, saved, tracer.attributed)
+    return Trace(tracer.rows, tracer.blocks, saved)
