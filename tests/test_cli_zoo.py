@@ -1,0 +1,47 @@
+"""`cnnlab list` and `cnnlab show`, run through the real command-line entry point."""
+
+import json
+
+from cnnlab.cli import main
+from cnnlab.models import card, list_models
+
+
+def test_list_prints_every_model_with_its_card_numbers(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "aliases", "family", "year", "params", "input", "paper"]
+    assert len(lines) == 2 + len(list_models())
+    vgg_d = next(line for line in lines if line.startswith("vgg_d "))
+    assert vgg_d.split()[:6] == ["vgg_d", "vgg16", "VGG", "2014", "138,357,544", "3x224x224"]
+    assert vgg_d.endswith("Very Deep Convolutional Networks for Large-Scale Image Recognition")
+
+
+def test_list_filters_by_pattern_word_or_alias(capsys):
+    assert main(["list", "lenet*", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["params"]) for r in rows] == [("lenet5", 61_706), ("lenet5_1998", 60_000)]
+    assert main(["list", "alexnet", "--format", "csv"]) == 0  # a plain word matches anywhere
+    assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()[1:]] == [
+        "alexnet", "alexnet_onetower", "alexnet_torchvision"]
+    assert main(["list", "vgg16*", "--format", "csv"]) == 0  # aliases match too
+    assert [line.split(",")[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["vgg_d", "vgg_d_bn"]
+
+
+def test_list_without_a_match_exits_2(capsys):
+    assert main(["list", "transformer"]) == 2
+    assert "no model matches 'transformer'" in capsys.readouterr().err
+
+
+def test_show_prints_the_card_and_the_module_tree(capsys):
+    assert main(["show", "vgg16"]) == 0
+    out = capsys.readouterr().out
+    c = card("vgg_d")
+    assert "vgg_d (aliases: vgg16)" in out and str(c.paper) in out
+    assert "138,357,544 trainable (counted), paper/reference 138,357,544" in out
+    assert c.init in out and "(features): Sequential(" in out and "Linear(in_features=25088, out_features=4096" in out
+
+
+def test_show_unknown_model_suggests_and_exits_2(capsys):
+    assert main(["show", "alexnt"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnlab: error: unknown model 'alexnt': did you mean alexnet") and err.count("\n") == 1
