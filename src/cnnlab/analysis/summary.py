@@ -32,6 +32,11 @@ def shape_text(shape) -> str:
     return "×".join(str(s) for s in shape)
 
 
+# in-place calls that change a tensor's metadata, not its values: a builder's must still run
+_KEEP_IN_PLACE = {"requires_grad_", "resize_", "resize_as_", "set_", "as_strided_", "squeeze_", "unsqueeze_",
+                  "transpose_", "t_", "swapdims_", "swapaxes_", "share_memory_"}
+
+
 class _SkipInit(TorchFunctionMode):
     """Meta tensors hold no values, so initialisers (`normal_`, `uniform_`, `zero_` …) are skipped:
     on meta, `normal_` alone imports torch._dynamo, ~10 s of a cold `cnnlab summary`."""
@@ -40,7 +45,8 @@ class _SkipInit(TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, "__name__", "")
         target = args[0] if args else kwargs.get("tensor")
-        if name.endswith("_") and not name.endswith("__") and getattr(target, "is_meta", False):
+        if (name.endswith("_") and not name.endswith("__") and name not in _KEEP_IN_PLACE
+                and getattr(target, "is_meta", False)):
             return target
         return func(*args, **kwargs)
 
