@@ -28,10 +28,11 @@ from pathlib import Path
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def run(argv: list[str], out: Path) -> tuple[float, list[dict]]:
+def run(argv: list[str], out: Path, threads: int | None) -> tuple[float, list[dict]]:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cnnlab", "train", *argv, "--quiet", "--device", "cpu", "--out", str(out)],
-                   check=True)
+    extra = ["--threads", str(threads)] if threads else []
+    subprocess.run([sys.executable, "-m", "cnnlab", "train", *argv, *extra, "--quiet", "--device", "cpu", "--out",
+                    str(out)], check=True)
     wall = time.perf_counter() - started
     return wall, [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -45,17 +46,18 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CNNLAB_SHARED_DATA", SHARED)))
     parser.add_argument("--only", nargs="+", choices=("digits", "mnist", "cifar"), default=["digits", "mnist", "cifar"])
     parser.add_argument("--cifar-steps", type=int, default=300)
+    parser.add_argument("--threads", type=int, help="passed to cnnlab train (1 on a machine shared with others)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if "digits" in args.only:
-            wall, records = run(["lenet5"], tmp / "digits")
+            wall, records = run(["lenet5"], tmp / "digits", args.threads)
             rows.append(("`cnnlab train lenet5` (digits, 15 epochs)", f"{wall:.1f} s",
                          f"{100 * last(records, 'test')['top1']:.2f}%", "cnnlab train lenet5"))
         if "mnist" in args.only:
             argv = ["lenet5", "--recipe", "lenet5-mnist", "--data-dir", str(args.data_dir / "mnist")]
-            wall, records = run(argv, tmp / "mnist")
+            wall, records = run(argv, tmp / "mnist", args.threads)
             reached = [r["time"] for r in records if r["split"] == "test" and r["top1"] >= 0.99]
             when = f", 99.0% first at {reached[0]:.0f} s" if reached else ", never reached 99.0%"
             rows.append(("LeNet-5 on MNIST (lenet5-mnist, 10 epochs)", f"{wall:.1f} s{when}",
@@ -63,13 +65,13 @@ def main() -> None:
         if "cifar" in args.only:
             argv = ["resnet20", "--recipe", "resnet-cifar-paper", "--max-steps", str(args.cifar_steps),
                     "--data-dir", str(args.data_dir / "cifar10")]
-            wall, records = run(argv, tmp / "cifar")
+            wall, records = run(argv, tmp / "cifar", args.threads)
             train = last(records, "train")
             rows.append((f"ResNet-20, resnet-cifar-paper, {args.cifar_steps} steps", f"{wall:.1f} s "
                          f"({train['images_per_s']:.0f} img/s training)", f"{100 * last(records, 'test')['top1']:.2f}%",
                          "cnnlab train " + " ".join(argv)))
     print(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}\n")
+          f"Python {platform.python_version()}, threads {args.threads or 'default'}\n")
     print("| run | wall time | test top-1 | command |\n| --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row[:3]) + f" | `{row[3]}` |")

@@ -42,6 +42,7 @@ def test_train_writes_the_run_directory(lenet_run):
     records = rundir.read_metrics(lenet_run)
     assert [(r["epoch"], r["split"]) for r in records] == [(1, "train"), (1, "test")]
     assert records[0]["step"] == -(-1437 // 64) and records[1]["top1"] > 0.15  # above chance (0.10) after 23 steps
+    assert "| features.c1 | Conv2d |" in (lenet_run / "summary.md").read_text()  # the analyzer's table
     for which in ("last", "best"):
         assert (lenet_run / "checkpoints" / which / "model.safetensors").is_file()
 

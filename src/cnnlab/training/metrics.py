@@ -79,7 +79,8 @@ def evaluate(model: torch.nn.Module, loader, num_classes: int, autocast, channel
         logits = logits.float()
         sums += torch.stack([F.cross_entropy(logits, y, reduction="sum").double(),
                              top_k_correct(logits, y, 1).double(), top_k_correct(logits, y, 5).double()])
-        confusion += torch.bincount(y * num_classes + logits.argmax(1), minlength=num_classes**2)
+        cells = y * num_classes + logits.argmax(1)
+        confusion.scatter_add_(0, cells, torch.ones_like(cells))  # bincount would sync on CUDA to size itself
     model.train(was_training)
     sums = distributed.all_reduce(sums, "sum").tolist()
     confusion = distributed.all_reduce(confusion, "sum").view(num_classes, num_classes).cpu()

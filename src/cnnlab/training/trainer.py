@@ -198,13 +198,9 @@ def read_trainer_checkpoint(run) -> tuple[dict, dict]:
 def end_of_run(run_dir: Path, model: nn.Module, config: dict, data_dir=None, quiet: bool = False) -> None:
     """Everything that turns a finished run into something to read: the analyzer's table
     (summary.md) and the report. The one place for end-of-run hooks (rank 0 only)."""
-    try:
-        from cnnlab.analysis import render, summary
+    from cnnlab.analysis import render, summary
 
-        table = render(summary(model, tuple(config["input_shape"])), "md")
-    except (ImportError, NotImplementedError):  # the analyzer is not complete in this checkout yet
-        return
-    (run_dir / "summary.md").write_text(table)
+    (run_dir / "summary.md").write_text(render(summary(model, tuple(config["input_shape"])), "md"))
 
 
 def train(
