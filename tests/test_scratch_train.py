@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from cnnlab import rundir, scratch
 from cnnlab.cli import main
 from cnnlab.data import dataset_info, load_arrays
-from cnnlab.scratch.data import fit_to, prepare
+from cnnlab.scratch.data import fit_to, prepare, random_shift
 from cnnlab.scratch.optim import SGD
 from cnnlab.scratch.train import evaluate, train_epoch
 
@@ -70,5 +70,14 @@ def test_config_records_what_repeats_the_run(tmp_path):
     assert main(["scratch", "train", "lenet5", "--epochs", "1", "--lr", "0.03", "--seed", "4", "--quiet", "--out", str(run)]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == "lenet5" and config["input_shape"] == [1, 32, 32]
-    assert config["train"]["lr"] == 0.03 and config["train"]["seed"] == 4
+    assert config["train"]["lr"] == 0.03 and config["train"]["seed"] == 4 and config["train"]["augment"] == {"shift": 2}
     assert config["dataset"]["name"] == "digits" and config["dataset"]["classes"] == [str(d) for d in range(10)]
+
+
+def test_random_shift_moves_each_image_by_at_most_the_given_pixels():
+    x = np.zeros((200, 1, 9, 9), np.float32)
+    x[:, 0, 4, 4] = 1.0  # one bright pixel in the centre of every image
+    moved = random_shift(x, 2, np.random.default_rng(0))
+    rows, cols = np.unravel_index(moved.reshape(200, -1).argmax(axis=1), (9, 9))
+    assert moved.shape == x.shape and np.all(moved.reshape(200, -1).sum(axis=1) == 1.0)
+    assert set(rows - 4) == set(cols - 4) == {-2, -1, 0, 1, 2}

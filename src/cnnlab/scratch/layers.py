@@ -39,7 +39,7 @@ class Layer:
         return self.train(False)
 
     def __repr__(self) -> str:
-        shown = {k: v for k, v in vars(self).items() if isinstance(v, (int, float, str)) and not k.startswith("_")}
+        shown = {k: v for k, v in vars(self).items() if isinstance(v, (int, float, str)) and k[0] != "_" and k != "training"}
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in shown.items())})"
 
 
@@ -282,4 +282,5 @@ class Sequential(Layer):
             p.data = np.array(state[name], dtype=p.data.dtype)
 
     def __repr__(self) -> str:
-        return "Sequential(\n" + "".join(f"  ({name}): {layer!r}\n" for name, layer in self.layers) + ")"
+        lines = "".join(f"  ({name}): " + repr(layer).replace("\n", "\n  ") + "\n" for name, layer in self.layers)
+        return f"Sequential(\n{lines})"
