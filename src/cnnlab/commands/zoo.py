@@ -35,7 +35,7 @@ def run_list(args) -> int:
     body = []
     for name in names:
         c = card(name)
-        params = f"{c.params:,}" if args.format == "table" and c.params is not None else c.params
+        params = f"{c.params:,}" if args.format in ("table", "md") and c.params is not None else c.params
         body.append([name, ", ".join(c.aliases), c.family, c.paper.year, params,
                      "x".join(map(str, c.input_shape)), c.paper.title])
     print(grid(header, body, args.format, numeric={3, 4}), end="")
