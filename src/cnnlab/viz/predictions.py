@@ -40,9 +40,14 @@ def predict_test_set(subject: Subject, data_dir=None, batch_size: int = 500) -> 
     if not name or name == "imagefolder":
         raise CnnlabError(f"{subject.run} was not trained on a built-in data set; its test images are unknown to viz")
     images, labels, _ = load_arrays(name, "test", data_dir)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # a big model's test set is slow on CPU
+    model = subject.model.to(device)
     chunks = []
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = subject.adapt(images[start : start + batch_size])
-            chunks.append(torch.softmax(subject.model(x).float(), 1).numpy())
+    try:
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                x = subject.adapt(images[start : start + batch_size]).to(device)
+                chunks.append(torch.softmax(model(x).float(), 1).cpu().numpy())
+    finally:
+        subject.model.to("cpu")  # the other figures run on the CPU
     return Predictions(images, labels, np.concatenate(chunks))

@@ -135,24 +135,27 @@ def _fmt(value, pattern: str) -> str:
 
 def markdown_table(text: str) -> str:
     """The analyzer's Markdown ("### title", a pipe table, "- total" lines) as HTML."""
-    out, table = [], []
-    for line in text.splitlines():
+    out: list[str] = []
+    table: list[list[str]] = []
+    items: list[str] = []
+    for line in text.splitlines() + [""]:
         if line.startswith("|"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not all(set(c) <= set(":- ") for c in cells):
+            if not all(set(c) <= set(":- ") for c in cells):  # skip the |---|---| separator
                 table.append(cells)
             continue
         if table:
             out.append(_html_table(table))
             table = []
+        if line.startswith("- "):
+            items.append(f"<li>{html.escape(line[2:])}</li>")
+            continue
+        if items:
+            out.append("<ul>" + "".join(items) + "</ul>")
+            items = []
         if line.startswith("### "):
             out.append(f"<h3>{html.escape(line[4:])}</h3>")
-        elif line.startswith("- "):
-            out.append(f"<li>{html.escape(line[2:])}</li>")
-    if table:
-        out.append(_html_table(table))
-    return '<div class="scroll">' + "\n".join(out).replace("</table>\n<li>", "</table>\n<ul><li>", 1) + \
-        ("</ul>" if "<li>" in "".join(out) else "") + "</div>"
+    return '<div class="scroll">' + "\n".join(out) + "</div>"
 
 
 def _html_table(rows: list[list[str]]) -> str:
