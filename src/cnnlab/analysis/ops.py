@@ -185,7 +185,7 @@ class Result:
 
 
 def computed_result(func, args, kwargs) -> Result | None:
-    """Convolution, linear, batch norm, pooling and dropout computed here, not by torch's meta
+    """Convolution, linear, batch norm, pooling, dropout and `+` computed here, not by torch's meta
     kernels: their `torch._check` imports torch.fx's symbolic shapes and some import torch._dynamo
     on first use (seconds of a cold start), and batch norm's is a slow Python decomposition."""
     x = args[0] if args else kwargs.get("input")
@@ -212,6 +212,10 @@ def computed_result(func, args, kwargs) -> Result | None:
         wanted = _per_axis(size, n) if not isinstance(size, int) else (size,) * n
         shape = (*x.shape[:-n], *(s if o is None else o for o, s in zip(wanted, x.shape[-n:])))
         return Result(shape, extra=((shape, torch.int64),) if "max" in _ADAPTIVE[func] else ())
+    if getattr(func, "__name__", "") in ("add", "__add__", "__radd__") and not kwargs:
+        tensors = [t for t in args if isinstance(t, torch.Tensor)]
+        if len({t.dtype for t in tensors}) == 1:  # the residual `+`: autograd keeps nothing for it
+            return Result(tuple(torch.broadcast_shapes(*(t.shape for t in tensors))), keeps_input=False)
     if func is F.dropout:
         training = args[2] if len(args) > 2 else kwargs.get("training", True)
         inplace = args[3] if len(args) > 3 else kwargs.get("inplace", False)

@@ -211,8 +211,8 @@ class Tracer(TorchFunctionMode):
             if computed is None:
                 result = func(*args, **kwargs)
             else:
-                x = args[0] if args else kwargs["input"]
-                weights = [t for t in _tensors((args[1:], kwargs)) if t is not x]
+                x = next(t for t in _tensors((args, kwargs)) if t.is_floating_point())
+                weights = [t for t in _tensors((args, kwargs)) if t is not x]
                 result = _ShapeOnly.apply(computed, x, *weights)
         except (RuntimeError, ShapeError) as error:
             raise self._failure(leaf, func, str(error).splitlines()[0], empty=False) from None
