@@ -98,3 +98,9 @@ def test_frozen_layers_need_no_gradients_or_optimizer_state():
     assert {row.name: row.params_frozen for row in result.rows if row.params_frozen} == {
         "features.c1": 156, "features.c3": 2_416,
     }
+
+
+def test_wrapped_models_are_analysed_as_the_model_inside():
+    model = cnnlab.create("lenet5")
+    wrapped = torch.nn.DataParallel(model)  # as DDP, it prefixes every name with "module."
+    assert [row.name for row in cnnlab.summary(wrapped).rows] == [row.name for row in cnnlab.summary(model).rows]

@@ -63,6 +63,9 @@ class _Subject:
                 self.model = create(self.label, guard=False)  # our own errors name the failing layer
             self.state = None
         elif isinstance(model_or_name, nn.Module):
+            model_or_name = getattr(model_or_name, "_orig_mod", model_or_name)  # torch.compile's wrapper
+            if isinstance(model_or_name, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+                model_or_name = model_or_name.module
             self.model = model_or_name
             model_card = getattr(model_or_name, "card", None)
             self.label = model_card.name if model_card is not None else type(model_or_name).__name__
