@@ -153,25 +153,28 @@ def few_shot_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarra
     return np.sort(np.concatenate(chosen))
 
 
-def few_shot(data, per_class: int, seed: int, place) -> None:
-    """Keep `per_class` labelled training images per class in `data.train` (in-memory data sets)."""
+def few_shot(data, per_class: int, seed: int, place, split: str = "train") -> None:
+    """Keep `per_class` images per class in `data.<split>` (in-memory data sets), chosen with `seed`."""
     from cnnlab.data.loaders import DeviceLoader
 
-    train = data.train
-    if not isinstance(train, DeviceLoader):
+    loader = getattr(data, split)
+    if not isinstance(loader, DeviceLoader):
         raise CnnlabError("--train-per-class works on the built-in data sets; for an image folder, copy fewer images")
-    index = few_shot_indices(train.labels.cpu().numpy(), per_class, seed)
-    index = train.labels.new_tensor(index)
-    data.train = DeviceLoader(train.images[index], train.labels[index], train.batch_size, train.adapter, train.augment,
-                              shuffle=True, seed=train.seed, rank=place.rank, world_size=place.world_size)
-    data.info.update(train_size=len(index), few_shot=f"{per_class} labelled images per class, chosen with seed {seed}")
+    index = few_shot_indices(loader.labels.cpu().numpy(), per_class, seed)
+    index = loader.labels.new_tensor(index)
+    setattr(data, split, DeviceLoader(loader.images[index], loader.labels[index], loader.batch_size, loader.adapter,
+                                      loader.augment, shuffle=split == "train", seed=loader.seed, rank=place.rank,
+                                      world_size=place.world_size))
+    data.info.update({f"{split}_size": len(index), f"{split}_subset": f"{per_class} images per class, seed {seed}"})
 
 
 def finetune(source: str, settings, *, mode: str = "finetune", unfreeze_from: str | None = None,
              backbone_lr_ratio: float = BACKBONE_LR_RATIO, model: str | None = None, train_per_class: int | None = None,
-             out=None, runs_root="runs", device: str = "auto", quiet: bool = False, data_dir=None, download=False):
+             out=None, runs_root="runs", device: str = "auto", quiet: bool = False, data_dir=None, download=False,
+             data=None):
     """Transfer SOURCE (see `cnnlab.transfer.source`) to `settings.dataset`; returns the trainer's
-    RunResult, whose run directory records the source and the plan in config.json's "source"."""
+    RunResult, whose run directory records the source and the plan in config.json's "source".
+    `data`: loaders built by the caller (as `build_loaders` returns them, at the source's input size)."""
     from cnnlab.data.info import dataset_info
     from cnnlab.training import distributed
     from cnnlab.training.trainer import build_data, seed_everything, train
@@ -184,7 +187,8 @@ def finetune(source: str, settings, *, mode: str = "finetune", unfreeze_from: st
     in_channels = dataset_info(settings.dataset).shape[0] if takes_in_channels(src.name) else src.input_shape[0]
     input_shape = (in_channels, *src.input_shape[1:])
     place = distributed.setup(device)
-    data = build_data(settings, input_shape, place, data_dir, download)
+    if data is None:
+        data = build_data(settings, input_shape, place, data_dir, download)
     if train_per_class is not None:
         if train_per_class < 1:
             raise CnnlabError(f"--train-per-class must be a positive whole number, got {train_per_class}")
