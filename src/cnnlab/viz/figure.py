@@ -111,7 +111,8 @@ def tile_figure(
     title_in = 0.45 + 0.22 * title.count("\n") + (0.25 if col_labels else 0.0)
     margin_in, bar_in, rows_in = 0.15, (0.9 if colorbar else 0.0), (0.5 if row_labels else 0.0)
     grid_w_in, grid_h_in = grid.shape[1] * inch_per_px, grid.shape[0] * inch_per_px
-    fig_w = max(grid_w_in + 2 * margin_in + bar_in + rows_in, 4.0)
+    title_w_in = max(len(line) for line in title.split("\n")) * (FONT + 3) * 0.6 / 72 + 0.4
+    fig_w = max(grid_w_in + 2 * margin_in + bar_in + rows_in, title_w_in, 4.0)
     fig_h = grid_h_in + title_in + margin_in
     fig = plt.figure(figsize=(fig_w, fig_h))
     left = (fig_w - grid_w_in - bar_in + rows_in) / 2
