@@ -21,7 +21,7 @@ def test_digits_reach_97_percent_and_the_run_is_an_ordinary_cnnlab_run(tmp_path,
     assert "epoch 10/10" in capsys.readouterr().out
     tests = [r for r in rundir.read_metrics(run) if r["split"] == "test"]
     assert [r["epoch"] for r in tests] == list(range(1, 11))
-    assert max(r["top1"] for r in tests) >= 0.97
+    assert tests[-1]["top1"] >= 0.97  # the last epoch, not the best one: no choosing on the test set
 
     # the zoo's torch lenet5, rebuilt from the run by the tools every other command uses, agrees
     images, labels, _ = load_arrays("digits", "test")

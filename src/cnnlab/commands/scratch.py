@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     train.add_argument("model", choices=["lenet5"], help="network to build (the zoo's lenet5)")
     train.add_argument("--dataset", choices=DATASETS, default="digits", help="data set (default: digits)")
     train.add_argument("--data-dir", help="folder holding the data sets (default: $CNNLAB_DATA or ~/.cache/cnnlab)")
+    train.add_argument("--download", action="store_true", help="download the data set first if it is missing")
     train.add_argument("--epochs", type=int, help="passes over the training set (default: digits 20, mnist 5, fashion-mnist 10)")
     train.add_argument("--batch-size", type=int, default=32, help="images per step (default: 32)")
     train.add_argument("--lr", type=float, default=0.05, help="initial learning rate (default: 0.05)")
@@ -56,7 +57,7 @@ def run_train(args) -> int:
     if shift < 0:
         raise CnnlabError(f"--shift must be 0 or more pixels, not {shift}")
     info = dataset_info(args.dataset)
-    (x_train, y_train, classes), (x_test, y_test, _) = (load_arrays(args.dataset, s, args.data_dir) for s in ("train", "test"))
+    (x_train, y_train, classes), (x_test, y_test, _) = (load_arrays(args.dataset, s, args.data_dir, args.download) for s in ("train", "test"))
     x_train, x_test = (prepare(x, 32, info.mean, info.std) for x in (x_train, x_test))
 
     model = scratch.lenet5(num_classes=len(classes), in_channels=x_train.shape[1], seed=args.seed, conv_method=args.conv)
