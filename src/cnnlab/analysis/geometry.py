@@ -107,6 +107,8 @@ class Axis:
     def through(self, window: Window) -> Axis:
         """r' = r + (F_eff − 1)·j, j' = j·S, start' = start + ((F_eff − 1)/2 − P)·j."""
         jump = self.jump
+        if jump is None:  # e.g. a 1×1 convolution after global pooling: it sees what its input saw
+            return self
         return Axis(
             size=_whole(self.size + (window.span - 1) * jump),
             jump=jump * window.stride,

@@ -126,7 +126,8 @@ def _slice_windows(x: torch.Tensor, index) -> tuple[Window, ...]:
     spatial = x.dim() - 2
     if len(index) != x.dim() or not all(isinstance(i, slice) for i in index):
         return ()
-    return tuple(Window(1, i.step or 1, padding=-(i.start or 0)) for i in index[-spatial:])
+    windows = tuple(Window(1, i.step or 1, padding=-(i.start or 0)) for i in index[-spatial:])
+    return windows if any(w != Window(1) for w in windows) else ()
 
 
 def _pad_windows(x: torch.Tensor, pad) -> tuple[Window, ...]:
@@ -134,7 +135,8 @@ def _pad_windows(x: torch.Tensor, pad) -> tuple[Window, ...]:
     spatial = x.dim() - 2
     pairs = [tuple(pad[2 * i : 2 * i + 2]) for i in range(len(pad) // 2)][::-1]  # first axis first
     pairs = [(0, 0)] * (x.dim() - len(pairs)) + pairs
-    return tuple(Window(1, 1, left, padding_right=right if right != left else None) for left, right in pairs[-spatial:])
+    windows = tuple(Window(1, 1, left, padding_right=right if right != left else None) for left, right in pairs[-spatial:])
+    return windows if any(w != Window(1) for w in windows) else ()
 
 
 def describe(func, args, kwargs, inputs: list[torch.Tensor], out: torch.Tensor) -> Call:
