@@ -50,10 +50,11 @@ def plot_mistakes(subject: Subject, predictions: Predictions, out_dir, count: in
         return save(fig, out_dir / "mistakes.png"), chosen
     images = predictions.images[chosen].astype(np.float64) / 255
     tiles = images[:, 0] if images.shape[1] == 1 else np.moveaxis(images, 1, -1)
-    labels = [f"true {_short(subject.classes[predictions.labels[i]])}\n"
-              f"pred {_short(subject.classes[predictions.predicted[i]])} {predictions.probs[i].max():.2f}" for i in chosen]
+    labels = [f"true: {_short(subject.classes[predictions.labels[i]])}\n"
+              f"pred: {_short(subject.classes[predictions.predicted[i]])}\np = {predictions.probs[i].max():.2f}"
+              for i in chosen]
     fig, _, _ = tile_figure(tiles, labels, title + ", most confident first", ncols=min(8, len(chosen)),
-                            cmap="gray", vmin=0, vmax=1, tile_inches=1.25)
+                            cmap="gray", vmin=0, vmax=1, tile_inches=1.4)
     return save(fig, out_dir / "mistakes.png"), chosen
 
 
