@@ -46,7 +46,7 @@ def run_train(args) -> int:
     from cnnlab import __version__, rundir, scratch
     from cnnlab.data import dataset_info, load_arrays
     from cnnlab.errors import CnnlabError
-    from cnnlab.scratch.data import prepare, random_shift
+    from cnnlab.scratch.data import fit_description, prepare, random_shift
     from cnnlab.scratch.train import cosine_lr, evaluate, train_epoch
     from cnnlab.training.progress import EpochBar, epoch_line, print_line
 
@@ -58,6 +58,7 @@ def run_train(args) -> int:
         raise CnnlabError(f"--shift must be 0 or more pixels, not {shift}")
     info = dataset_info(args.dataset)
     (x_train, y_train, classes), (x_test, y_test, _) = (load_arrays(args.dataset, s, args.data_dir, args.download) for s in ("train", "test"))
+    native_shape = x_train.shape[1:]
     x_train, x_test = (prepare(x, 32, info.mean, info.std) for x in (x_train, x_test))
 
     model = scratch.lenet5(num_classes=len(classes), in_channels=x_train.shape[1], seed=args.seed, conv_method=args.conv)
@@ -70,12 +71,14 @@ def run_train(args) -> int:
         "model_kwargs": {"num_classes": len(classes), "in_channels": int(x_train.shape[1])},
         "input_shape": [int(x_train.shape[1]), 32, 32],
         "engine": "scratch",
-        "dataset": {"name": args.dataset, "classes": classes, "mean": list(info.mean), "std": list(info.std),
-                    "train_size": len(x_train), "test_size": len(x_test),
-                    "preprocess": "pad or bilinear-resize to 32x32, /255, normalise by mean/std"},
+        "dataset": {"dataset": args.dataset, "source": info.source, "classes": classes, "mean": list(info.mean),
+                    "std": list(info.std), "train_size": len(x_train), "val_size": 0, "test_size": len(x_test),
+                    "native_shape": list(native_shape), "input_shape": [int(x_train.shape[1]), 32, 32],
+                    "adapt": [fit_description(native_shape[1:], 32)], "normalise": "(x / 255 - mean) / std per channel"},
         "train": {"epochs": epochs, "batch_size": args.batch_size, "optimizer": "sgd", "lr": args.lr,
                   "momentum": args.momentum, "weight_decay": args.weight_decay, "schedule": args.schedule,
-                  "augment": {"shift": shift}, "conv": args.conv, "seed": args.seed},
+                  "val_split": 0, "augment": {"shift": shift}, "conv": args.conv, "seed": args.seed},
+        "seed": args.seed,
         "versions": {"cnnlab": __version__, "numpy": np.__version__, "python": platform.python_version()},
     })
     print_line(f"run folder: {run}", args.quiet)

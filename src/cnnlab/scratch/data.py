@@ -21,6 +21,17 @@ def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
 MAX_PAD = 8  # the rule of cnnlab.data.preprocess (torch-based, so restated here in NumPy)
 
 
+def _pads(h: int, w: int, size: int) -> bool:
+    return 0 <= size - h <= MAX_PAD and 0 <= size - w <= MAX_PAD
+
+
+def fit_description(native_hw: tuple, size: int) -> str:
+    h, w = native_hw
+    if (h, w) == (size, size):
+        return "none"
+    return f"{'zero-pad' if _pads(h, w, size) else 'bilinear resize'} {h}x{w} -> {size}x{size}"
+
+
 def fit_to(images: np.ndarray, size: int) -> np.ndarray:
     """Float images of size×size, as cnnlab's trainer fits them: a target at most 8 pixels larger is
     reached by zero padding around the image (MNIST 28 → 32, as LeCun et al. did), anything else by
@@ -29,7 +40,7 @@ def fit_to(images: np.ndarray, size: int) -> np.ndarray:
     x = images.astype(np.float32)
     if (h, w) == (size, size):
         return x
-    if 0 <= size - h <= MAX_PAD and 0 <= size - w <= MAX_PAD:
+    if _pads(h, w, size):
         dh, dw = size - h, size - w
         return np.pad(x, ((0, 0), (0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)))
     if h > size or w > size:

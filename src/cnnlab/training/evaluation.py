@@ -40,7 +40,7 @@ def load_run_model(path, which: str = "best", device: torch.device | str = "cpu"
     run, checkpoint = locate(Path(path), which)
     config = rundir.read_config(run)
     weights, state = load_checkpoint(checkpoint, map_location="cpu")
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or (state.get("format") != FORMAT and state.get("engine") != "scratch"):
         raise CnnlabError(f"{checkpoint} is not a cnnlab training checkpoint (no {FORMAT} marker)")
     model = create(config["model"], **config["model_kwargs"])
     try:
