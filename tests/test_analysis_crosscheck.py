@@ -1,7 +1,10 @@
 """The abstract pass against a second method: real forward passes on small inputs on the CPU."""
 
+import weakref
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnlab
@@ -104,3 +107,53 @@ def test_wrapped_models_are_analysed_as_the_model_inside():
     model = cnnlab.create("lenet5")
     wrapped = torch.nn.DataParallel(model)  # as DDP, it prefixes every name with "module."
     assert [row.name for row in cnnlab.summary(wrapped).rows] == [row.name for row in cnnlab.summary(model).rows]
+
+
+class LiveTensorMemory(TorchDispatchMode):
+    """Bytes of tensor storage alive during a real CPU step (peak), parameters and buffers excluded."""
+
+    def __init__(self, known: set[int]):
+        super().__init__()
+        self.known, self.owners, self.live, self.peak = known, {}, 0, 0
+
+    def _release(self, key):
+        size, owners = self.owners[key]
+        if owners > 1:
+            self.owners[key] = (size, owners - 1)
+        else:
+            del self.owners[key]
+            self.live -= size
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in _tensors(out):
+            key = tensor.untyped_storage().data_ptr()
+            if not key or key in self.known:
+                continue
+            size, owners = self.owners.get(key, (tensor.untyped_storage().nbytes(), 0))
+            if owners == 0:
+                self.live += size
+                self.peak = max(self.peak, self.live)
+            self.owners[key] = (size, owners + 1)
+            weakref.finalize(tensor, self._release, key)
+        return out
+
+
+def _tensors(out):
+    items = out if isinstance(out, (tuple, list)) else [out]
+    return [t for t in items if isinstance(t, torch.Tensor)]
+
+
+@pytest.mark.parametrize("name, shape, batch", [("lenet5", (1, 32, 32), 16), ("resnet20", (3, 32, 32), 16),
+                                                ("vgg_a", (3, 32, 32), 2)])
+def test_training_memory_replay_matches_a_real_step(name, shape, batch):
+    # Everything the estimate adds beyond weights and optimizer state (saved activations, parameter
+    # gradients, activation gradients, freed as backward goes) against the tensors really alive.
+    torch.manual_seed(0)
+    model = cnnlab.create(name, guard=False).train()
+    known = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    x, y = torch.randn(batch, *shape), torch.randint(0, 10, (batch,))
+    with LiveTensorMemory(known) as memory:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    estimate = cnnlab.summary(name, shape, batch=batch).totals.training_memory
+    assert estimate.total - estimate.weights - estimate.optimizer_state == pytest.approx(memory.peak, rel=0.1)

@@ -188,7 +188,7 @@ def _totals_lines(summary: Summary, text: dict[str, str]) -> list[str]:
         f"{text['depth']}: {t.depth}",
         f"{text['rf']}: {field_text(rf, 'size')}, {field_text(rf, 'jump')}" if rf else f"{text['rf']}: —",
         f"{text['training'].format(precision=memory.precision, optimizer=memory.optimizer, batch=b)}: "
-        f"{human_bytes(memory.total)} = "
+        f"{human_bytes(memory.total)}, "
         + text["training_detail"].format(weights=human_bytes(memory.weights), gradients=human_bytes(memory.gradients),
                                          state=human_bytes(memory.optimizer_state),
                                          activations=human_bytes(memory.activations)),

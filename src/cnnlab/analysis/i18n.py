@@ -36,8 +36,9 @@ TOTALS = {
         "depth": "depth (conv + linear layers on the longest path)",
         "rf": "receptive field of the last feature map (size, jump)",
         "training": "training memory estimate ({precision}, {optimizer}, batch {batch})",
-        "training_detail": "weights {weights} + gradients {gradients} + optimizer state {state} "
-        "+ activations kept for backward {activations}",
+        "training_detail": "the peak of backward, with weights {weights}, optimizer state {state}, gradients up to "
+        "{gradients}, activations kept for backward up to {activations} (backward frees activations as gradients "
+        "appear)",
         "training_only": "training only",
         "values": "{count} values per image",
     },
@@ -53,7 +54,8 @@ TOTALS = {
         "depth": "深度 (最长路径上的卷积层与全连接层)",
         "rf": "最后一个特征图的感受野 (大小，等效步长)",
         "training": "训练内存估计 ({precision}，{optimizer}，批量 {batch})",
-        "training_detail": "权重 {weights} + 梯度 {gradients} + 优化器状态 {state} + 反向传播保存的激活 {activations}",
+        "training_detail": "反向传播的峰值：权重 {weights}，优化器状态 {state}，梯度至多 {gradients}，"
+        "为反向传播保存的激活至多 {activations} (反向传播一边释放激活一边生成梯度)",
         "training_only": "仅训练时",
         "values": "每张图像 {count} 个数值",
     },

@@ -1,20 +1,26 @@
-"""Training-memory estimate for one step: weights + gradients + optimizer state + saved activations.
+"""Training-memory estimate for one step: weights, gradients, optimizer state, saved activations.
 
-Assumptions (stated in docs/analysis.md too):
+The total is the peak of a replayed backward pass, not the sum of the parts: backward frees each
+layer's saved activations once it is done with them while the parameter gradients appear, so at no
+moment are all activations and all gradients alive together. Assumptions (docs/analysis.md):
 - Weights, gradients and optimizer state stay fp32 in every precision (mixed precision keeps
-  fp32 master weights); "bf16"/"fp16" means autocast: tensors saved for backward are 2 bytes
-  per float value, and autocast also keeps a 2-byte copy of every weight it casts.
+  fp32 master weights), and the optimizer state exists before the step (every step after the
+  first); gradients are set to None between steps, so they are born during backward.
 - Saved activations are exactly the tensors autograd keeps for backward, found by running the
-  abstract pass under `saved_tensors_hooks` (ReLU outputs, convolution inputs, max-pool indices
-  at 8 bytes each, dropout masks ...), each storage counted once, parameters excluded.
-- Backward briefly holds the gradient of a layer's output and of its input at once: we add two
-  copies of the largest activation for that.
-- Not counted: CUDA context, cuDNN workspaces, allocator fragmentation, the loss and logits.
+  abstract pass under `saved_tensors_hooks` (ReLU outputs, convolution inputs, max-pool indices at
+  8 bytes each, dropout masks ...), each storage counted once, parameters excluded. A saved tensor
+  is freed after the backward of the earliest call that saved it.
+- While a call runs backward, the gradients of its output and its input are alive.
+- "bf16"/"fp16" means autocast: floating-point activations and their gradients take 2 bytes, and
+  every weight gets a 2-byte cast copy.
+- Not counted: CUDA context, cuDNN workspaces, allocator rounding and fragmentation, the extra
+  gradient buffer a branch point holds while the other branch runs backward, loss and logits.
 """
 
 from __future__ import annotations
 
 from cnnlab.analysis.rows import FP32, TrainingMemory
+from cnnlab.analysis.trace import Step
 from cnnlab.errors import CnnlabError
 
 PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -22,32 +28,29 @@ OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "sgd-nomomentum": 0}  # fp3
 
 
 def training_memory(
-    *,
-    params: int,
-    trainable: int,
-    saved_float: int,
-    saved_other: int,
-    largest_activation: int,
-    precision: str,
-    optimizer: str,
+    *, params: int, trainable: int, steps: list[Step], batch_ratio: float, precision: str, optimizer: str
 ) -> TrainingMemory:
-    """All byte counts are for the whole batch; `saved_float` is at fp32."""
+    """`steps` come from a trace at some batch; `batch_ratio` scales its activations to the batch."""
     if precision not in PRECISION_BYTES:
         raise CnnlabError(f"unknown precision '{precision}': choose one of {', '.join(PRECISION_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:
         raise CnnlabError(f"unknown optimizer '{optimizer}': choose one of {', '.join(OPTIMIZER_STATES)}")
-    scale = PRECISION_BYTES[precision] / FP32
+    scale = PRECISION_BYTES[precision] / FP32 * batch_ratio
     weights = params * FP32
-    gradients = trainable * FP32
     state = trainable * FP32 * OPTIMIZER_STATES[optimizer]
     casts = params * PRECISION_BYTES[precision] if precision != "fp32" else 0
-    activations = int(saved_float * scale) + saved_other + casts + int(2 * largest_activation * scale)
+    saved = casts + sum(s.frees_float * scale + s.frees_other * batch_ratio for s in steps)
+    alive, gradients, peak = saved, 0, saved
+    for step in reversed(steps):
+        gradients += step.gradients
+        peak = max(peak, alive + gradients + step.activation_gradients * scale)
+        alive -= step.frees_float * scale + step.frees_other * batch_ratio
     return TrainingMemory(
         precision=precision,
         optimizer=optimizer,
         weights=weights,
         gradients=gradients,
         optimizer_state=state,
-        activations=activations,
-        total=weights + gradients + state + activations,
+        activations=int(saved),
+        total=int(weights + state + peak),
     )

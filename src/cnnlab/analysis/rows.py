@@ -74,14 +74,16 @@ class BlockCall:
 
 @dataclass
 class TrainingMemory:
-    """Bytes for one training step at `batch`; see `cnnlab.analysis.memory`."""
+    """Bytes for one training step at `batch`; see `cnnlab.analysis.memory`. `total` is the peak
+    of a replayed backward: weights + optimizer state + the activations and gradients alive at
+    the worst moment, less than the sum of all four parts."""
 
     precision: str
     optimizer: str
     weights: int
     gradients: int
     optimizer_state: int
-    activations: int  # tensors autograd keeps for backward, plus the input batch
+    activations: int  # tensors autograd keeps for backward (the input batch included)
     total: int
 
 

@@ -189,7 +189,6 @@ def summary(
     named = list(subject.model.named_parameters())
     trainable = sum(p.numel() for _, p in named if p.requires_grad)
     total = sum(p.numel() for _, p in named)
-    largest = max((row.output_bytes for row in kept), default=0) * batch
     spatial = [row for row in kept if row.receptive_field and all(a.jump is not None for a in row.receptive_field)]
     totals = Totals(
         params=total,
@@ -206,9 +205,8 @@ def summary(
         training_memory=training_memory(
             params=total,
             trainable=trainable,
-            saved_float=training.saved_bytes["float"] * batch // traced_batch,
-            saved_other=training.saved_bytes["other"] * batch // traced_batch,
-            largest_activation=largest,
+            steps=training.steps,
+            batch_ratio=batch / traced_batch,
             precision=precision,
             optimizer=optimizer,
         ),

@@ -70,10 +70,21 @@ class _Frame:
 
 
 @dataclass
+class Step:
+    """One traced call, for replaying backward: what its backward allocates and frees (bytes)."""
+
+    gradients: int = 0  # fp32 gradients of the trainable parameters it uses first
+    activation_gradients: int = 0  # gradients of its output and input, alive while it runs backward
+    frees_float: int = 0  # saved floating-point tensors released after its backward (fp32 bytes)
+    frees_other: int = 0  # saved indices and masks released after its backward
+
+
+@dataclass
 class Trace:
     rows: list[Row]
     blocks: list[BlockCall]
     saved_bytes: dict[str, int]  # bytes autograd saved for backward: {"float": ..., "other": ...}
+    steps: list[Step]  # every traced call in forward order
 
 
 def _tensors(obj) -> list[torch.Tensor]:
@@ -107,7 +118,9 @@ class Tracer(TorchFunctionMode):
         self.counts: dict[str, int] = {}
         self.attributed: set[str] = set()
         self.param_storages = param_storages  # storages of parameters: not activations
-        self.saved: dict[int, tuple[int, bool]] = {}
+        self.saved: dict[int, tuple[int, bool, int]] = {}  # storage -> (bytes, is float, first step)
+        self.steps: list[Step] = []
+        self.with_gradient: set[int] = set()  # trainable parameters some step already uses
         self.quiet = False  # set while our own hooks inspect tensors
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -236,6 +249,7 @@ class Tracer(TorchFunctionMode):
             row.receptive_field, row.depth = rf, depth
             self.rows.append(row)
         self._attribute(row, everything)
+        self._step(everything, inputs[0], out)
         row.macs += call.macs
         row.other_ops += call.other
         if call.windows and not row.windows:
@@ -247,6 +261,15 @@ class Tracer(TorchFunctionMode):
         for tensor in outputs:
             self._mark(tensor, _Info(rf, depth))
         return result
+
+    def _step(self, tensors: list[torch.Tensor], x: torch.Tensor, out: torch.Tensor) -> None:
+        step = Step(activation_gradients=(x.numel() + out.numel()) * 4 if out.is_floating_point() else 0)
+        for tensor in tensors:
+            entry = self.params.get(id(tensor))
+            if entry is not None and entry[1] and id(tensor) not in self.with_gradient:
+                self.with_gradient.add(id(tensor))
+                step.gradients += tensor.numel() * 4
+        self.steps.append(step)
 
     def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor) -> tuple[Axis, ...]:
         """Receptive field of `out`: through windows, adaptive pooling, merges or collapses."""
@@ -275,7 +298,7 @@ class Tracer(TorchFunctionMode):
         storage = tensor.untyped_storage()
         key = storage._cdata
         if key not in self.param_storages and key not in self.saved:
-            self.saved[key] = (storage.nbytes(), tensor.is_floating_point())
+            self.saved[key] = (storage.nbytes(), tensor.is_floating_point(), len(self.steps))
         return tensor
 
 
@@ -305,6 +328,11 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
         for handle in handles:
             handle.remove()
     saved = {"float": 0, "other": 0}
-    for nbytes, is_float in tracer.saved.values():
+    steps = tracer.steps + [Step()]  # a tensor saved by an untraced last call is freed at the start
+    for nbytes, is_float, first in tracer.saved.values():
         saved["float" if is_float else "other"] += nbytes
-    return Trace(tracer.rows, tracer.blocks, saved)
+        if is_float:
+            steps[first].frees_float += nbytes
+        else:
+            steps[first].frees_other += nbytes
+    return Trace(tracer.rows, tracer.blocks, saved, steps)
