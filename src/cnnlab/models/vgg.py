@@ -137,20 +137,24 @@ BN_VARIANTS = [
     ("vgg_e_bn", "E", ("vgg19_bn",), 143_678_248, "25.78% / 8.16%"),
 ]
 
-for _name, _config, _aliases, _params, _error in VARIANTS:
-    register(
-        _name, aliases=_aliases, family="VGG", paper=SIMONYAN_2014, input_shape=(3, 224, 224),
-        num_classes=1000, params=_params, init=INIT,
-        published_error=f"top-1 / top-5 {_error} (ILSVRC-2012 val, single scale 256, Table 3)",
-        notes=f"Configuration {_config} of Table 1"
-        + ("; state-dict compatible with torchvision's " + _aliases[0] if _aliases else "") + ".",
-    )(partial(vgg, _config, False))
 
-for _name, _config, _aliases, _params, _error in BN_VARIANTS:
-    register(
-        _name, aliases=_aliases, family="VGG", paper=SIMONYAN_2014, input_shape=(3, 224, 224),
-        num_classes=1000, params=_params, init=INIT,
-        published_error=f"top-1 / top-5 {_error} (torchvision IMAGENET1K_V1 weights, ImageNet val)",
-        notes=f"Configuration {_config} of Table 1 with BatchNorm after every convolution (Ioffe & "
-        f"Szegedy 2015; not in the VGG paper); state-dict compatible with torchvision's {_aliases[0]}.",
-    )(partial(vgg, _config, True))
+def _register_all() -> None:
+    for name, config, aliases, params, error in VARIANTS:
+        register(
+            name, aliases=aliases, family="VGG", paper=SIMONYAN_2014, input_shape=(3, 224, 224),
+            num_classes=1000, params=params, init=INIT,
+            published_error=f"top-1 / top-5 {error} (ILSVRC-2012 val, single scale 256, Table 3)",
+            notes=f"Configuration {config} of Table 1"
+            + (f"; state-dict compatible with torchvision's {aliases[0]}" if aliases else "") + ".",
+        )(partial(vgg, config, False))
+    for name, config, aliases, params, error in BN_VARIANTS:
+        register(
+            name, aliases=aliases, family="VGG", paper=SIMONYAN_2014, input_shape=(3, 224, 224),
+            num_classes=1000, params=params, init=INIT,
+            published_error=f"top-1 / top-5 {error} (torchvision IMAGENET1K_V1 weights, ImageNet val)",
+            notes=f"Configuration {config} of Table 1 with BatchNorm after every convolution (Ioffe & "
+            f"Szegedy 2015; not in the VGG paper); state-dict compatible with torchvision's {aliases[0]}.",
+        )(partial(vgg, config, True))
+
+
+_register_all()
