@@ -1,7 +1,7 @@
 """Convolution by hand, three ways, so each can be checked against the others.
 
 - `conv2d_naive`: one output pixel at a time, exactly the notes' O₁₁ = F₁₁X₁₁ + F₁₂X₁₂ + …
-- `im2col` + one matrix multiply: the same numbers, fast (every window becomes a row).
+- `im2col` + one matrix multiply: the same numbers, fast (every window becomes a column).
 - `conv2d_input_grad_rotated`: dL/dX as a *full* convolution of dL/dO with the kernels rotated 180°.
 
 Like every deep-learning library, "convolution" here is cross-correlation (the kernel is not
