@@ -219,17 +219,16 @@ class Tracer(TorchFunctionMode):
         empty = empty_output(func, args, kwargs)
         if empty is not None:
             raise self._failure(leaf, func, f"output would be empty ({empty})", empty=True)
+        everything = _tensors((args, kwargs))
         try:
             computed = computed_result(func, args, kwargs)
             if computed is None:
                 result = func(*args, **kwargs)
             else:
-                x = next(t for t in _tensors((args, kwargs)) if t.is_floating_point())
-                weights = [t for t in _tensors((args, kwargs)) if t is not x]
-                result = _ShapeOnly.apply(computed, x, *weights)
+                x = next(t for t in everything if t.is_floating_point())
+                result = _ShapeOnly.apply(computed, x, *(t for t in everything if t is not x))
         except (RuntimeError, ShapeError) as error:
             raise self._failure(leaf, func, str(error).splitlines()[0], empty=False) from None
-        everything = _tensors((args, kwargs))
         inputs = [t for t in everything if id(t) in self.info]
         outputs = _tensors(result)
         if not inputs or not outputs:
