@@ -170,3 +170,17 @@ def test_architecture_rows_follow_lenet5_and_fold_resnet(tmp_path):
     assert len(folded) <= 40
     assert sum(r.type == "Bottleneck" for r in folded) == 3 + 4 + 6 + 3  # the paper's stage sizes
     assert min(png_size(path)) > 300
+
+
+def test_cli_on_zoo_models_prints_paths_and_reports_user_errors(tmp_path, capsys):
+    from cnnlab.cli import main
+
+    out = str(tmp_path)
+    assert main(["viz", "filters", "lenet5", "--input-shape", "3x32x32", "--out", out]) == 0
+    assert main(["viz", "architecture", "alexnet", "--out", out]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "filters-features.c1.png"), str(tmp_path / "architecture.png")]
+    assert main(["viz", "filters", "lenet5", "--layer", "c9"]) == 2
+    assert "convolution layers: features.c1, features.c3" in capsys.readouterr().err
+    assert main(["viz", "confusion", "lenet5"]) == 2  # needs a run
+    assert main(["viz", "cam", "lenet5", str(tmp_path / "missing.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err

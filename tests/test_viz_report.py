@@ -81,9 +81,11 @@ def test_cli_prints_the_png_paths(run, tmp_path, capsys):
     assert main(["viz", "activations", str(run), str(image), "--layers", "c1,c3", "--out", str(out)]) == 0
     assert main(["viz", "cam", str(run), str(image), "--method", "scorecam", "--out", str(out)]) == 0
     assert main(["viz", "overlay", str(run), str(image), "--layer", "c3", "--channels", "0,5", "--out", str(out)]) == 0
+    assert main(["viz", "curves", str(run), str(run), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.split()
     assert [Path(p).name for p in printed] == ["activations-features.c1.png", "activations-features.c3.png",
-                                               "cam-scorecam.png", "overlay-features.c3.png"]
+                                               "cam-scorecam.png", "overlay-features.c3.png",
+                                               f"curves-{run.name}-vs-{run.name}.png"]
     assert all(Path(p).is_file() for p in printed)
     assert main(["viz", "overlay", str(run), str(image), "--layer", "c3", "--channels", "16"]) == 2
     assert "no channel 16" in capsys.readouterr().err
