@@ -37,7 +37,7 @@ def test_show_prints_the_card_and_the_module_tree(capsys):
     out = capsys.readouterr().out
     c = card("vgg_d")
     assert "vgg_d (aliases: vgg16)" in out and str(c.paper) in out
-    assert "138,357,544 trainable (counted), paper/reference 138,357,544" in out
+    assert "138,357,544 trainable (counted); card 138,357,544" in out
     assert c.init in out and "(features): Sequential(" in out and "Linear(in_features=25088, out_features=4096" in out
 
 
@@ -45,3 +45,9 @@ def test_show_unknown_model_suggests_and_exits_2(capsys):
     assert main(["show", "alexnt"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("cnnlab: error: unknown model 'alexnt': did you mean alexnet") and err.count("\n") == 1
+
+
+def test_show_counts_googlenet_with_and_without_its_auxiliary_heads(capsys):
+    assert main(["show", "googlenet"]) == 0
+    out = capsys.readouterr().out
+    assert "13,378,280 trainable (counted); 6,998,552 without the training-only auxiliary heads; card 6,998,552" in out

@@ -46,19 +46,23 @@ def run_show(args) -> int:
     import torch
 
     from cnnlab.models import card, create
+    from cnnlab.models.zoo import options
 
     c = card(args.model)
     with torch.device("meta"):
         model = create(c.name, guard=False)
-    counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        # cards count the inference network: GoogLeNet's auxiliary heads train, then go
+        inference = create(c.name, guard=False, aux_logits=False) if "aux_logits" in options(c.name) else model
+    counted = f"{_trainable(model):,} trainable (counted)"
+    if inference is not model:
+        counted += f"; {_trainable(inference):,} without the training-only auxiliary heads"
     fields = [
         ("name", c.name + (f" (aliases: {', '.join(c.aliases)})" if c.aliases else "")),
         ("family", c.family),
         ("paper", str(c.paper)),
         ("input", " x ".join(map(str, c.input_shape))),
         ("classes", c.num_classes),
-        ("parameters", f"{counted:,} trainable (counted)"
-         + (f", paper/reference {c.params:,}" if c.params is not None else "")),
+        ("parameters", counted + (f"; card {c.params:,}" if c.params is not None else "")),
         ("MACs", f"{c.macs:,} per image" if c.macs is not None else None),
         ("published error", c.published_error),
         ("init", c.init),
@@ -71,3 +75,7 @@ def run_show(args) -> int:
     print()
     print(model)
     return 0
+
+
+def _trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
