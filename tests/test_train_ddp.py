@@ -1,5 +1,6 @@
-"""torchrun with 2 CPU processes (gloo on loopback) ends with the weights one process reaches on
-the same global batches; only rank 0 writes the run."""
+"""torchrun with 2 CPU processes (gloo on loopback), stopped after one epoch and resumed for a
+second, ends with the weights one process reaches in two epochs on the same global batches; only
+rank 0 writes the run."""
 
 import socket
 import subprocess
@@ -11,8 +12,11 @@ from cnnlab import rundir
 
 # 1,437 digits training images minus 157 held out = 1,280 = 20 global batches of 64: every global
 # batch is whole, so each rank's half has exactly 32 images and DDP's gradient mean is the batch's.
-FLAGS = ["lenet5", "--dataset", "digits", "--val-split", "157", "--batch-size", "64", "--epochs", "1", "--warmup", "0",
-         "--device", "cpu", "--quiet", "--threads", "1", "--augment", "crop:2", "flip"]
+FLAGS = ["--device", "cpu", "--quiet", "--threads", "1"]
+# A gentle constant lr: LeNet's escape from its initial plateau is chaotic enough at high rates to
+# turn float rounding (reduction order differs between 1 and 2 processes) into visible differences.
+SETTINGS = ["--dataset", "digits", "--val-split", "157", "--batch-size", "64", "--warmup", "0", "--schedule", "constant",
+            "--lr", "0.02", "--momentum", "0.5", "--augment", "crop:2", "flip"]
 
 
 def free_port() -> int:
@@ -21,15 +25,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_gloo_processes_match_one_process(tmp_path):
+def test_two_gloo_processes_match_one_process_across_a_resume(tmp_path):
     single, double = tmp_path / "single", tmp_path / "double"
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-              "--master_port", str(free_port())]
-    ddp = subprocess.Popen([*launch, "-m", "cnnlab", "train", *FLAGS, "--out", str(double)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    subprocess.run([sys.executable, "-m", "cnnlab", "train", *FLAGS, "--out", str(single)], check=True)
-    output = ddp.communicate(timeout=600)[0]
-    assert ddp.returncode == 0, output
+
+    def torchrun(*argv):
+        launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                  "127.0.0.1", "--master_port", str(free_port()), "-m", "cnnlab", "train", *argv, *FLAGS]
+        return subprocess.Popen(launch, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    first = torchrun("lenet5", *SETTINGS, "--epochs", "1", "--out", str(double))
+    subprocess.run([sys.executable, "-m", "cnnlab", "train", "lenet5", *SETTINGS, *FLAGS, "--epochs", "2", "--out",
+                    str(single)], check=True)
+    output = first.communicate(timeout=600)[0]
+    assert first.returncode == 0, output
+    second = torchrun("--resume", str(double), "--epochs", "2")
+    output = second.communicate(timeout=600)[0]
+    assert second.returncode == 0, output
 
     one, _ = rundir.load_model(single, "last")
     two, _ = rundir.load_model(double, "last")
@@ -40,6 +51,6 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert [(r["epoch"], r["split"]) for r in a] == [(r["epoch"], r["split"]) for r in b]
     for ra, rb in zip(a, b):
         assert abs(ra["loss"] - rb["loss"]) < 1e-4 and abs(ra["top1"] - rb["top1"]) < 2e-3
-    assert b[-1]["split"] == "test" and b[-1]["top1"] > 0.15  # above chance (0.10): it trained
+    assert b[3]["loss"] < b[0]["loss"]  # epoch 2's training loss is lower: it trained
     assert rundir.read_config(double)["world_size"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["double", "single"]
