@@ -67,7 +67,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.empty(1, device="meta") + 1  # the meta device's one-time warm-up is not the guard's cost
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
+    machine = platform.processor() or platform.machine()
+    print(f"{machine}, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
     header = ["model", "forward, batch 1 (ms)", "guard fast path (µs)", "overhead (%)",
               "new shape: one probe (ms)", "wrong shape: error with sizes (ms)"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))

@@ -43,7 +43,8 @@ def test_lenet1998_subsampling_is_sum_times_coefficient_plus_bias():
 
 def test_lenet1998_scaled_tanh_maps_plus_minus_one_to_itself():
     squash = cnnlab.create("lenet5_1998").features.squash1
-    torch.testing.assert_close(squash(torch.tensor([1.0, -1.0, 0.0])), torch.tensor([1.0, -1.0, 0.0]), atol=1e-4, rtol=0)
+    points = torch.tensor([1.0, -1.0, 0.0])
+    torch.testing.assert_close(squash(points), points, atol=1e-4, rtol=0)
 
 
 def test_lenet1998_rbf_codes_are_distinct_fixed_plus_minus_one_bitmaps():
@@ -69,7 +70,8 @@ def test_lenet1998_output_is_negative_squared_distance_to_codes():
 
 def test_lenet1998_init_is_uniform_within_2_4_over_fan_in():
     model = cnnlab.create("lenet5_1998")
-    for module, fan_in in [(model.features.c1, 25), (model.features.c5, 400), (model.classifier.f6, 120), (model.features.s2, 4)]:
+    fan_ins = [(model.features.c1, 25), (model.features.c5, 400), (model.classifier.f6, 120), (model.features.s2, 4)]
+    for module, fan_in in fan_ins:
         assert module.weight.abs().max() <= 2.4 / fan_in
         assert module.weight.abs().max() > 0.5 * 2.4 / fan_in
 
@@ -108,7 +110,8 @@ def test_alexnet_init_is_the_papers():
     layers = {**dict(model.features.named_children()), **dict(model.classifier.named_children())}
     for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
         assert layers[name].weight.std().item() == pytest.approx(0.01, rel=0.05)
-        assert layers[name].bias.unique().tolist() == [1.0 if name in {"conv2", "conv4", "conv5", "fc6", "fc7"} else 0.0]
+        bias = 1.0 if name in {"conv2", "conv4", "conv5", "fc6", "fc7"} else 0.0
+        assert layers[name].bias.unique().tolist() == [bias]
 
 
 def test_alexnet_lrn_is_the_papers_formula():
@@ -138,8 +141,7 @@ def randomize_batchnorm(model, seed=0):
 
 @pytest.mark.parametrize("ours, theirs, size", [
     ("alexnet_torchvision", "alexnet", 64),
-    ("vgg11", "vgg11", 32), ("vgg13", "vgg13", 32), ("vgg16", "vgg16", 32), ("vgg19", "vgg19", 32),
-    ("vgg11_bn", "vgg11_bn", 32), ("vgg13_bn", "vgg13_bn", 32), ("vgg16_bn", "vgg16_bn", 32), ("vgg19_bn", "vgg19_bn", 32),
+    *[(name, name, 32) for name in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")],
 ])
 def test_round_trip_with_torchvision(ours, theirs, size):
     """torchvision -> ours and ours -> torchvision: same keys, same outputs (default 1000 classes;

@@ -79,7 +79,8 @@ class InputGuard:
             hint = (f"; build it with cnnlab.create('{self.name}', in_channels={channels}) or convert "
                     f"the images" if self.in_channels_hint else "; convert the images")
             plural = "s" if self.reference[0] > 1 else ""
-            raise CnnlabError(f"{self.name} expects {self.reference[0]} input channel{plural} ({expected}), {got}{hint}")
+            raise CnnlabError(f"{self.name} expects {self.reference[0]} input channel{plural} ({expected}), "
+                              f"{got}{hint}")
         raise CnnlabError(f"{self.name}: {got}, {self._accepted_sizes(probe, shape)}")
 
     def _accepted_sizes(self, probe: _MetaProbe, shape: torch.Size) -> str:

@@ -23,7 +23,8 @@ def create(name: str, *, guard: bool = True, **kwargs) -> nn.Module:
     takes = options(canonical)
     unknown = sorted(set(kwargs) - set(takes))
     if unknown:
-        raise CnnlabError(f"{canonical} does not take {', '.join(unknown)}; it takes: {', '.join(takes) or 'no options'}")
+        raise CnnlabError(f"{canonical} does not take {', '.join(unknown)}; "
+                          f"it takes: {', '.join(takes) or 'no options'}")
     model = builder(canonical)(**kwargs)
     model.card = built_card(card(canonical), kwargs)
     if guard:
