@@ -219,5 +219,6 @@ def test_card_of_a_non_default_build_drops_the_papers_numbers():
 
 def test_list_models_matches_names_and_aliases():
     assert list_models("vgg1*") == ["vgg_a", "vgg_a_bn", "vgg_b", "vgg_b_bn", "vgg_d", "vgg_d_bn", "vgg_e", "vgg_e_bn"]
-    assert list_models("lenet*") == ["lenet5", "lenet5_1998"]
+    assert list_models("lenet*") == ["lenet5", "lenet5_1998"] == list_models("LeNet*")
+    assert resolve("VGG16") == "vgg_d" and resolve("AlexNet") == "alexnet"
     assert cnnlab.list_models is list_models and cnnlab.card("vgg19") is card("vgg_e")

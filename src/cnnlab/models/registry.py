@@ -64,13 +64,15 @@ def register(name: str, *, aliases: tuple[str, ...] = (), **card_fields):
 
 
 def resolve(name: str) -> str:
-    """The canonical name for `name` or an alias; unknown names get suggestions."""
-    if name in _BUILDERS:
-        return name
-    if name in _ALIASES:
-        return _ALIASES[name]
+    """The canonical name for `name` or an alias (any case: VGG16 is vgg16); unknown names get
+    suggestions."""
+    key = name.lower()
+    if key in _BUILDERS:
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
     known = [*_BUILDERS, *_ALIASES]
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else "run 'cnnlab list' to see the zoo"
     raise CnnlabError(f"unknown model '{name}': {hint}")
 
@@ -80,11 +82,11 @@ def card(name: str) -> Card:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Canonical names matching a shell-style pattern (also matched against aliases)."""
+    """Canonical names matching a shell-style pattern, in any case (also matched against aliases)."""
     return sorted(
         name
         for name, model_card in _CARDS.items()
-        if any(fnmatch.fnmatch(key, pattern) for key in (name, *model_card.aliases))
+        if any(fnmatch.fnmatchcase(key, pattern.lower()) for key in (name, *model_card.aliases))
     )
 
 
