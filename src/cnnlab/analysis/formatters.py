@@ -27,7 +27,7 @@ def render(summary: Summary, fmt: str = "table", lang: str = "en") -> str:
     _check(fmt)
     columns, totals = labels(lang)
     if fmt == "json":
-        return json.dumps(_as_json(summary), indent=2, ensure_ascii=False)
+        return json.dumps(_as_json(summary), indent=2, ensure_ascii=False) + "\n"
     keys = _visible_columns(summary.rows)
     header = [columns[k] for k in keys]
     if fmt == "csv":
@@ -58,7 +58,7 @@ def grid(header: list[str], body: list[list], fmt: str, numeric: set[int] = froz
         writer.writerows([header, *body])
         return buffer.getvalue()
     if fmt == "json":
-        return json.dumps([dict(zip(header, cells)) for cells in body], indent=2, ensure_ascii=False)
+        return json.dumps([dict(zip(header, cells)) for cells in body], indent=2, ensure_ascii=False) + "\n"
     body = [[str(c) for c in cells] for cells in body]
     if fmt == "md":
         escape = lambda text: text.replace("|", "\\|")  # noqa: E731
