@@ -18,6 +18,7 @@ from cnnlab.viz.figure import display_image, heat_overlay, panels, save, show_im
 from cnnlab.viz.subject import Subject, resolve_layer_name
 
 METHODS = ("gradcam", "gradcam++", "scorecam")
+TITLES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
 RESAMPLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)  # fixed-size resampling, not features: never a CAM layer
 
 
@@ -86,7 +87,7 @@ def plot_cam(subject: Subject, x: torch.Tensor, out_dir, method: str = "gradcam"
             shown = [(index, float(torch.softmax(model(x).float(), 1)[0, index]))]
     maps = class_maps(model, x, layer, [c for c, _ in shown], method)
     image = display_image(x, subject.mean, subject.std)
-    fig, axes = panels(len(shown) + 1, f"{subject.title}\n{method} at {layer}", caption=target is not None)
+    fig, axes = panels(len(shown) + 1, f"{subject.title}\n{TITLES[method]} at layer {layer}", caption=target is not None)
     show_image(axes[0], image)
     axes[0].set_title("input")
     for ax, (c, p), heat in zip(axes[1:], shown, maps):
