@@ -90,9 +90,15 @@ def open_subject(spec: str | os.PathLike, input_shape: tuple[int, int, int] | No
     shape = tuple(input_shape or model_card.input_shape)
     kwargs = {"in_channels": shape[0]} if shape[0] != model_card.input_shape[0] else {}
     torch.manual_seed(seed)
-    model = create(str(spec), **kwargs).eval()
+    try:
+        model = create(str(spec), **kwargs).eval()
+        classes = _numbered(model, shape)
+    except (TypeError, RuntimeError) as error:
+        raise CnnlabError(f"{model_card.name} does not accept input {'x'.join(map(str, shape))} "
+                          f"({str(error).splitlines()[0]}); its default is "
+                          f"{'x'.join(map(str, model_card.input_shape))}") from None
     mean, std = _normalisation({}, shape[0])
-    return Subject(model, model_card.name, shape, mean, std, _numbered(model, shape))
+    return Subject(model, model_card.name, shape, mean, std, classes)
 
 
 def _normalisation(dataset: dict, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
