@@ -54,13 +54,15 @@ def describe(row) -> str:
     if row.windows:
         k = "x".join(str(w.kernel) for w in row.windows)
         s = row.windows[0].stride
-        return f"{row.type} {k}" + (f" /{s}" if s != 1 else "")
+        return f"{row.type} {k}" + (f" /{s}" if s != 1 else "") + (f", {row.groups} groups" if row.groups > 1 else "")
     return row.type
 
 
 def shape_text(shape) -> str:
     if len(shape) == 3:
         return f"{shape[0]}@{shape[1]}x{shape[2]}"
+    if len(shape) == 1:
+        return f"{shape[0]:,} units"
     return "x".join(map(str, shape))
 
 
@@ -91,7 +93,7 @@ def plot_architecture(model_or_name, input_shape, out_path, title: str | None = 
                                edgecolor="black", linewidth=0.8))
         ax.text(cx, cy + 0.7, _short(name.split(".")[-1] if len(name) > 14 else name), ha="center", va="bottom",
                 fontsize=9, weight="bold")
-        ax.text(cx, cy - 0.7, f"{_short(what, 18)}\n{shape_text(shape)}", ha="center", va="top", fontsize=8.5)
+        ax.text(cx, cy - 0.7, f"{_short(what, 22)}\n{shape_text(shape)}", ha="center", va="top", fontsize=8.5)
         if previous is not None and previous[1] == cy:
             ax.add_patch(FancyArrowPatch((previous[0] + 0.42, cy), (cx - 0.42, cy), arrowstyle="-|>",
                                          mutation_scale=10, color="#444444"))
