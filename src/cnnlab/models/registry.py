@@ -55,6 +55,8 @@ def register(name: str, *, aliases: tuple[str, ...] = (), **card_fields):
         for key in (name, *aliases):
             if key in _BUILDERS or key in _ALIASES:
                 raise ValueError(f"model name {key!r} registered twice")
+            if key != key.lower():
+                raise ValueError(f"model name {key!r} must be lower case (resolve ignores case)")
         _BUILDERS[name] = builder
         _CARDS[name] = Card(name=name, aliases=tuple(aliases), **card_fields)
         _ALIASES.update({alias: name for alias in aliases})
