@@ -52,6 +52,7 @@ def test_onnx_export_of_lenet5_1998_with_its_custom_layers_matches_pytorch(tmp_p
     assert onnx_max_difference(path, model, shape, batch=3) < 1e-4
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # PyTorch deprecates TorchScript
 def test_torchscript_and_safetensors_exports_reload_to_the_same_outputs(tmp_path):
     run, model = make_run(tmp_path, "resnet20", (1, 32, 32), num_classes=4, in_channels=1)
     x = torch.randn(3, 1, 32, 32)
