@@ -9,7 +9,7 @@ from torch import nn
 
 import cnnlab
 from cnnlab.errors import CnnlabError
-from cnnlab.viz.activations import feature_maps, plot_activations
+from cnnlab.viz.activations import feature_maps, plot_activations, plot_overlay
 from cnnlab.viz.architecture import drawn_rows, fold_to_fit, plot_architecture
 from cnnlab.viz.cam import METHODS, class_maps, default_cam_layer, plot_cam
 from cnnlab.viz.deconv import layer_stack, plot_deconv, projections
@@ -184,3 +184,18 @@ def test_cli_on_zoo_models_prints_paths_and_reports_user_errors(tmp_path, capsys
     assert main(["viz", "confusion", "lenet5"]) == 2  # needs a run
     assert main(["viz", "cam", "lenet5", str(tmp_path / "missing.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_overlay_lays_the_response_where_the_input_causes_it(tmp_path):
+    model = nn.Sequential(BrightSpotDetector().features, nn.MaxPool2d(4), nn.Flatten()).eval()
+    subject = Subject(model, "spot", (1, 32, 32), (0.0,), (1.0,), [str(k) for k in range(64)])
+    x = torch.zeros(1, 1, 32, 32)
+    x[0, 0, 24:30, 2:8] = 1.0
+    path, heat = plot_overlay(subject, x, tmp_path, "1", channels=[0])  # the 8x8 pooled map
+    assert heat.shape == (1, 32, 32)  # upsampled to the image
+    row, col = np.unravel_index(heat[0].argmax(), heat[0].shape)
+    assert 22 <= row < 32 and 0 <= col < 10
+    assert heat[0, :16].max() == 0  # nothing responds in the top half
+    assert path.name == "overlay-1.png"
+    with pytest.raises(CnnlabError, match="no channel 3"):
+        plot_overlay(subject, x, tmp_path, "1", channels=[3])
