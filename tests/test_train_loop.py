@@ -137,7 +137,7 @@ def test_without_validation_best_follows_training_loss(tmp_path):
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
     model = Tiny(poison_after=6)  # 4 steps per epoch: step 7 is the 3rd of epoch 2
-    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 7"):
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 7: .*last good checkpoint \(epoch 1\) is kept"):
         run(tmp_path, "r", model=model, model_kwargs={"num_classes": 3, "in_channels": 1})
     weights, state = load_checkpoint(tmp_path / "r", "last")
     assert state["epoch"] == 1 and state["step"] == 4

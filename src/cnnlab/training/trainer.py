@@ -372,7 +372,8 @@ class _Trainer:
         if reading["first_nonfinite"] is None:
             return
         step = epoch_start_step + reading["first_nonfinite"] + 1
-        kept = f"the last good checkpoint is in {run_dir / rundir.CHECKPOINTS}" if run_dir and self.epoch else "no epoch had finished, so there is no checkpoint"
+        where = f" in {run_dir / rundir.CHECKPOINTS}" if run_dir else ""
+        kept = f"the last good checkpoint (epoch {self.epoch}) is kept{where}" if self.epoch else "no epoch had finished"
         raise TrainingDiverged(f"the loss became NaN or infinite at epoch {self.epoch + 1}, step {step}: training "
                                f"stopped; {kept} (try a lower --lr or --warmup)")
 
