@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import textwrap
 
 import numpy as np
 import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.viz.figure import display_image, heat_overlay, panels, save, show_image
+from cnnlab.viz.figure import FONT, display_image, heat_overlay, panels, save, show_image
 from cnnlab.viz.subject import Subject, resolve_layer_name
 
 METHODS = ("gradcam", "gradcam++", "scorecam")
@@ -92,10 +93,11 @@ def plot_cam(subject: Subject, x: torch.Tensor, out_dir, method: str = "gradcam"
     axes[0].set_title("input")
     for ax, (c, p), heat in zip(axes[1:], shown, maps):
         heat_overlay(ax, image, heat, 1.0)
-        ax.set_title(f"{_short(subject.classes[c])}\np = {p:.2f}")
+        ax.set_title(f"{_short(subject.classes[c])}\np = {_probability(p)}")
     if target is not None:
-        ranked = ", ".join(f"{_short(subject.classes[c])} {p:.2f}" for c, p in top5)
-        fig.text(0.5, 0.1 / fig.get_figheight(), f"top-5: {ranked}", ha="center", va="bottom")
+        ranked = ", ".join(f"{_short(subject.classes[c])} {_probability(p)}" for c, p in top5)
+        per_line = int(fig.get_figwidth() * 72 / (FONT * 0.62))
+        fig.text(0.5, 0.1 / fig.get_figheight(), textwrap.fill(f"top-5: {ranked}", per_line), ha="center", va="bottom")
     tag = method.replace("+", "p")
     return save(fig, out_dir / f"{stem}-{tag}.png"), maps, shown
 
@@ -106,6 +108,11 @@ def _class_index(classes: list[str], target: str) -> int:
     if target.isdigit() and int(target) < len(classes):
         return int(target)
     raise CnnlabError(f"unknown class '{target}'; give a class name or an index 0..{len(classes) - 1}")
+
+
+def _probability(p: float) -> str:
+    """Two decimals, or two significant digits below 0.01 (a 1000-class model's top-5 are often there)."""
+    return f"{p:.2f}" if p >= 0.01 else f"{p:.1e}"
 
 
 def _short(name: str, width: int = 16) -> str:

@@ -173,7 +173,7 @@ def panels(count: int, title: str, *, ncols: int | None = None, size: float = 2.
     nrows = math.ceil(count / ncols)
     gap, label_in = 0.15, 0.12 + label_lines * FONT * 1.3 / 72
     top_in = 0.25 + (title.count("\n") + 1) * (FONT + 3) * 1.4 / 72
-    bottom_in = 0.45 if caption else 0.1
+    bottom_in = 0.75 if caption else 0.1  # room for two lines of caption
     width = max(ncols * (size + gap) + gap, 5.5)
     height = top_in + nrows * (size + label_in) + bottom_in
     fig = plt.figure(figsize=(width, height))
