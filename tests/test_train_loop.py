@@ -175,3 +175,10 @@ def test_an_existing_output_folder_is_refused_and_left_alone(tmp_path):
     with pytest.raises(CnnlabError, match="already exists"):
         run(tmp_path, "r")
     assert (tmp_path / "r" / "keep.txt").read_text() == "mine"
+
+
+def test_thread_count_is_recorded_and_restored_after_the_run(tmp_path):
+    before = torch.get_num_threads()
+    result = run(tmp_path, "r", settings=settings(epochs=1, threads=1))
+    assert torch.get_num_threads() == before
+    assert json.loads((result.run_dir / "config.json").read_text())["train"]["threads"] == 1

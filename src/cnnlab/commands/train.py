@@ -37,6 +37,8 @@ SETTING_FLAGS = {
     "sync_bn": dict(action=argparse.BooleanOptionalAction, help="SyncBatchNorm across torchrun processes"),
     "log_interval": dict(type=int, help="steps between progress updates (each one reads the metrics)"),
     "workers": dict(type=int, help="data-loading processes for image folders"),
+    "threads": dict(type=int,
+                    help="PyTorch threads on CPU (default: the recipe's, else PyTorch's; 1 helps on a busy machine)"),
 }
 
 
@@ -61,7 +63,6 @@ def register(subparsers) -> None:
     train.add_argument("--out", help="run directory to create (default: runs/<date>-<model>-<dataset>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
-    train.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice; 1 helps on a busy machine)")
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser(
@@ -121,14 +122,8 @@ def run_train(args) -> int:
         model = args.model
         settings, recipe = resolve_settings(model, args.recipe, overrides)
 
-    import torch
-
     from cnnlab.training.trainer import train
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise CnnlabError(f"--threads must be positive, got {args.threads}")
-        torch.set_num_threads(args.threads)
     result = train(
         model,
         settings,

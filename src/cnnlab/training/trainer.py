@@ -18,7 +18,7 @@
   statistics and dropout fixed) while the rest trains.
 - `source`: stored as config.json's "source" (finetune: where the starting weights came from).
 - `resume`: a run directory; the run continues from its last checkpoint with its own settings
-  (only `epochs`/`max_steps` may be extended), bit for bit as if never interrupted on CPU.
+  (only `epochs`/`max_steps`/`threads` may change), bit for bit as if never interrupted on CPU.
 
 Under `torchrun` each rank trains on its shard of every global batch (`settings.batch_size` is the
 global batch); only rank 0 writes the run directory.
@@ -50,7 +50,7 @@ from cnnlab.training.progress import EpochBar, epoch_line, print_line
 from cnnlab.training.settings import TrainSettings
 
 FORMAT = "cnnlab-train-1"  # marks a trainer state as ours
-EXTENDABLE = ("epochs", "max_steps")  # the settings a resumed run may change
+EXTENDABLE = ("epochs", "max_steps", "threads")  # the settings a resumed run may change
 
 
 class TrainingDiverged(CnnlabError):
@@ -160,7 +160,7 @@ def settings_for_resume(saved: dict, requested: TrainSettings | None, explicit: 
     )
     if changed:
         raise CnnlabError(f"a resumed run keeps its settings; drop --{', --'.join(n.replace('_', '-') for n in changed)} "
-                          "(only --epochs and --max-steps may be extended)")
+                          "(only --epochs, --max-steps and --threads may change)")
     return settings.replace(**{name: getattr(requested, name) for name in EXTENDABLE if name in explicit}).validate()
 
 
@@ -246,50 +246,54 @@ def train(
     input_shape = tuple(input_shape or card(model_name).input_shape)
 
     place = distributed.setup(device)
-    precision = resolve_precision(settings.precision, place.device)
-    if place.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    seed_everything(settings.seed)
-    if data is None:
-        data = build_data(settings, input_shape, place, data_dir, download)
-    if model_kwargs is None:
-        model_kwargs = default_model_kwargs(model_name, len(data.classes), input_shape)
-    if model is None:
-        from cnnlab.models import create
-
-        model = create(model_name, **model_kwargs)
-    seed_everything(settings.seed + place.rank)  # dropout differs across ranks, repeats across runs
-
-    trainer = _Trainer(model, settings, data, place, precision, param_groups, frozen, quiet or not place.is_main)
-    if config is None:
-        config = {
-            "model": model_name,
-            "model_kwargs": model_kwargs,
-            "input_shape": list(input_shape),
-            "dataset": {**data.describe(), "classes": list(data.classes), "mean": list(data.mean),
-                        "std": list(data.std)},
-            "train": settings.to_dict(),
-            "recipe": recipe,
-            "seed": settings.seed,
-            "device": str(place.device),
-            "precision": precision,
-            "world_size": place.world_size,
-            "versions": versions(),
-            "source": source,
-        }
-        run_dir = rundir.new_run_dir(out, model_name, settings.dataset, runs_root) if place.is_main else None
-    else:
-        config["train"] = settings.to_dict()
-        run_dir = Path(resume) if place.is_main else None
-        trainer.load(*checkpoint, resume)
-    if run_dir is not None:
-        rundir.write_config(run_dir, config)
+    threads_before = torch.get_num_threads()
+    if place.device.type == "cpu" and settings.threads:
+        torch.set_num_threads(settings.threads)  # for this run only: restored below
     try:
+        precision = resolve_precision(settings.precision, place.device)
+        if place.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        seed_everything(settings.seed)
+        if data is None:
+            data = build_data(settings, input_shape, place, data_dir, download)
+        if model_kwargs is None:
+            model_kwargs = default_model_kwargs(model_name, len(data.classes), input_shape)
+        if model is None:
+            from cnnlab.models import create
+
+            model = create(model_name, **model_kwargs)
+        seed_everything(settings.seed + place.rank)  # dropout differs across ranks, repeats across runs
+
+        trainer = _Trainer(model, settings, data, place, precision, param_groups, frozen, quiet or not place.is_main)
+        if config is None:
+            config = {
+                "model": model_name,
+                "model_kwargs": model_kwargs,
+                "input_shape": list(input_shape),
+                "dataset": {**data.describe(), "classes": list(data.classes), "mean": list(data.mean),
+                            "std": list(data.std)},
+                "train": settings.to_dict(),
+                "recipe": recipe,
+                "seed": settings.seed,
+                "device": str(place.device),
+                "precision": precision,
+                "world_size": place.world_size,
+                "versions": versions(),
+                "source": source,
+            }
+            run_dir = rundir.new_run_dir(out, model_name, settings.dataset, runs_root) if place.is_main else None
+        else:
+            config["train"] = settings.to_dict()
+            run_dir = Path(resume) if place.is_main else None
+            trainer.load(*checkpoint, resume)
+        if run_dir is not None:
+            rundir.write_config(run_dir, config)
         result = trainer.fit(run_dir)
         if run_dir is not None:
             end_of_run(run_dir, trainer.net, config, data_dir, quiet)
     finally:
         distributed.teardown()
+        torch.set_num_threads(threads_before)
     return result
 
 
