@@ -93,5 +93,9 @@ def test_bare_safetensors_needs_a_model_that_fits(tmp_path):
     assert source.kwargs == {"num_classes": 4} and source.input_shape == (1, 32, 32)
     with pytest.raises(CnnlabError, match="match none of the zoo models nin_cifar"):
         load_source(str(path), model="nin_cifar")
+    colour = tmp_path / "lenet-rgb.safetensors"
+    save_file(cnnlab.create("lenet5", num_classes=4, in_channels=3).state_dict(), str(colour))
+    source = load_source(str(colour), model="lenet5")  # the channel count is read from C1's weights
+    assert source.kwargs == {"num_classes": 4, "in_channels": 3} and source.input_shape == (3, 32, 32)
     with pytest.raises(CnnlabError, match="neither a run folder nor a weights file"):
         load_source(str(tmp_path / "missing.safetensors"))

@@ -23,14 +23,15 @@ TORCHVISION_NAMES = {
 }
 
 
-def match_architecture(state: dict[str, torch.Tensor], candidates=TORCHVISION_NAMES) -> tuple[str, dict]:
+def match_architecture(state: dict[str, torch.Tensor], candidates=TORCHVISION_NAMES, fixed: dict | None = None):
     """(zoo name, builder kwargs) of the model whose state dict has exactly `state`'s keys and shapes.
 
     The class count is read from the head; a GoogLeNet state with auxiliary classifiers gets
-    `aux_logits=True`, one without gets `aux_logits=False`.
+    `aux_logits=True`, one without gets `aux_logits=False`; `fixed` adds known builder arguments.
     """
     for name in candidates:
         for extra in _variants(name):
+            extra = {**extra, **(fixed or {})}
             if meta_state_shapes(name, extra).keys() != state.keys():  # cheap test first: one meta build
                 continue
             heads = head_keys(name, extra)

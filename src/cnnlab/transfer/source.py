@@ -56,8 +56,11 @@ def load_source(spec: str, model: str | None = None) -> Source:
         name, kwargs = metadata["cnnlab_model"], json.loads(metadata.get("model_kwargs", "{}"))
         shape = json.loads(metadata["input_shape"]) if "input_shape" in metadata else None
         record.update({k: metadata[k] for k in ("source_run", "dataset") if k in metadata})
+    elif model:
+        name, kwargs = match_architecture(state, [model], _channels_argument(model, state))
+        shape = None
     else:
-        name, kwargs = match_architecture(state, [model] if model else TORCHVISION_NAMES)
+        name, kwargs = match_architecture(state)
         shape = None
     return _build(name, kwargs, state, shape, record)
 
@@ -81,6 +84,16 @@ def _source(model: nn.Module, name: str, kwargs: dict, input_shape, record: dict
     shape = tuple(input_shape) if input_shape else (in_channels, *card(name).input_shape[1:])
     record = {**record, "model": name, "model_kwargs": kwargs, "input_shape": list(shape)}
     return Source(model.eval(), name, kwargs, shape, record)
+
+
+def _channels_argument(name: str, state: dict) -> dict:
+    """{"in_channels": C} when bare weights of model `name` read C channels, not the card's default."""
+    from cnnlab.models import card
+
+    conv = next((v for v in state.values() if v.ndim == 4), None)
+    if conv is None or conv.shape[1] == card(name).input_shape[0]:
+        return {}
+    return {"in_channels": int(conv.shape[1])}
 
 
 def _from_run(path: Path) -> Source:
