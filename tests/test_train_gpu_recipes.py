@@ -32,3 +32,44 @@ def test_resnet_cifar_fast_schedule_peaks_after_warmup_and_ends_near_zero():
 def test_resnet_cifar_fast_flags_still_override():
     settings, _ = resolve_settings("resnet20", "resnet-cifar-fast", {"max_steps": 3})
     assert settings.max_steps == 3 and settings.epochs is None
+
+
+def _degradation():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "degradation.py"
+    spec = importlib.util.spec_from_file_location("degradation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_degradation_verdict_reads_the_papers_two_claims():
+    verdict = _degradation().verdict
+    row = lambda train, test: {"state": "done", "train_error": train, "test_error": test}  # noqa: E731
+    paper_like = {"plain20": row(8.0, 9.0), "plain56": row(12.0, 13.0), "resnet20": row(3.0, 8.8),
+                  "resnet56": row(1.0, 7.0)}
+    assert sum("**holds**" in line for line in verdict(paper_like)) == 4
+    swapped = dict(paper_like, plain56=row(6.0, 8.0), resnet56=row(4.0, 9.5))
+    assert sum("**does not hold**" in line for line in verdict(swapped)) == 4
+    partial = verdict({"plain20": row(8.0, 9.0)})
+    assert any("not known" in line for line in partial) and any("unfinished" in line for line in partial)
+
+
+def test_degradation_resumes_a_checkpointed_run_and_restarts_one_without(tmp_path):
+    from types import SimpleNamespace
+
+    module = _degradation()
+    args = SimpleNamespace(device="cpu", max_steps=None, epochs=2, data_dir=None, seed=0)
+    run = tmp_path / "resnet20"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    assert module.state_of(run) == "new"  # killed before its first checkpoint was complete
+    command = module.train_command("resnet20", run, args, [])
+    assert "--recipe" in command and "--resume" not in command and not run.exists()
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "checkpoints" / "last" / "state.pt").write_bytes(b"")
+    command = module.train_command("resnet20", run, args, ["--lr", "0.05"])
+    assert command[-2:] == ["--resume", str(run)] and "--lr" not in command
+    (run / "summary.md").write_text("")
+    assert module.state_of(run) == "done"
