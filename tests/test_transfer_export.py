@@ -13,7 +13,7 @@ from cnnlab.cli import main
 from cnnlab.data.readers import load_arrays
 from cnnlab.errors import CnnlabError
 from cnnlab.rundir import write_config
-from cnnlab.training.checkpoint import save_checkpoint
+from cnnlab.training.checkpoint import FORMAT, save_checkpoint
 from cnnlab.transfer.export import export_run, onnx_max_difference
 from cnnlab.transfer.features import embed, extract_run_features
 from cnnlab.transfer.source import load_source
@@ -31,7 +31,7 @@ def make_run(root, name, input_shape, dataset="digits", **kwargs):
     run.mkdir()
     write_config(run, {"model": name, "model_kwargs": kwargs, "input_shape": list(input_shape),
                        "dataset": {"dataset": dataset, "classes": [str(d) for d in range(10)], "mean": [0.3], "std": [0.4]}})
-    save_checkpoint(run / "checkpoints", "best", model.state_dict(), {"epoch": 1})
+    save_checkpoint(run / "checkpoints", "best", model.state_dict(), {"format": FORMAT, "epoch": 1})
     return run, model.eval()
 
 

@@ -90,21 +90,48 @@ def read_metrics(run: str | os.PathLike) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def load_model(path: str | os.PathLike, which: str = "best", map_location="cpu"):
-    """(model, config) of a run: the zoo model its config names, with checkpoint `which` loaded.
+def locate(path: str | os.PathLike, which: str = "best") -> tuple[Path, Path]:
+    """(run directory, checkpoint folder) for a run folder or a checkpoint folder inside one.
 
-    config.json must hold "model" (zoo name) and "model_kwargs" (builder arguments); the model is
-    returned in eval mode. Falls back to the "last" checkpoint when the run has no "best".
+    A run without a "best" checkpoint falls back to "last".
+    """
+    from cnnlab.training.checkpoint import WEIGHTS, find_checkpoint
+
+    path = Path(path)
+    if not path.exists():
+        raise CnnlabError(f"{path} does not exist: give a run directory that 'cnnlab train' wrote")
+    if (path / WEIGHTS).is_file():
+        for parent in path.parents:
+            if (parent / CONFIG).is_file():
+                return parent, path
+        raise CnnlabError(f"{path} is a checkpoint outside a run: cnnlab needs the run's {CONFIG} beside it")
+    run = require_run_dir(path)
+    try:
+        return run, find_checkpoint(run, which)
+    except CnnlabError:
+        if which != "best":
+            raise
+        return run, find_checkpoint(run, "last")
+
+
+def load_model(path: str | os.PathLike, which: str = "best", map_location="cpu"):
+    """(model in eval mode, config) of a run: the zoo model its config names, with checkpoint `which`.
+
+    `path` is a run directory or a checkpoint folder inside one. config.json holds "model" (zoo name)
+    and "model_kwargs" (builder arguments). Checkpoints not written by cnnlab, and weights that do
+    not fit the run's model, are refused with one line.
     """
     from cnnlab.models import create
-    from cnnlab.training.checkpoint import find_checkpoint, load_checkpoint
+    from cnnlab.training.checkpoint import is_cnnlab_state, load_checkpoint
 
-    config = read_config(path)
-    try:
-        find_checkpoint(path, which)
-    except CnnlabError:
-        which = "last"
-    model_state, _ = load_checkpoint(path, which, map_location)
+    run, checkpoint = locate(path, which)
+    config = read_config(run)
+    weights, state = load_checkpoint(checkpoint, map_location=map_location)
+    if not is_cnnlab_state(state):
+        raise CnnlabError(f"{checkpoint} is not a cnnlab training checkpoint (no trainer marker in its state)")
     model = create(config["model"], **config.get("model_kwargs", {}))
-    model.load_state_dict(model_state)
-    return model.eval(), config
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        raise CnnlabError(f"{checkpoint}: weights do not fit {config['model']} ({str(error).splitlines()[0]})") from None
+    return model.to(map_location).eval(), config

@@ -136,9 +136,15 @@ def run_train(args) -> int:
         resume=args.resume,
         explicit=explicit,
     )
-    if result.run_dir is not None and not args.quiet:
-        print(f"run saved in {result.run_dir}")
+    print_run(result, args.quiet)
     return 0
+
+
+def print_run(result, quiet: bool) -> None:
+    """Where a finished run lives and the report to open (only the process that wrote them prints)."""
+    if result.run_dir is not None and not quiet:
+        print(f"run saved in {result.run_dir}")
+        print(f"report: {result.run_dir / 'report.html'}")
 
 
 def run_eval(args) -> int:

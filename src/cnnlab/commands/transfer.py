@@ -64,6 +64,7 @@ def register(subparsers) -> None:
 
 
 def run_finetune(args) -> int:
+    from cnnlab.commands.train import print_run
     from cnnlab.training.settings import TrainSettings
     from cnnlab.transfer.finetune import finetune
 
@@ -73,8 +74,7 @@ def run_finetune(args) -> int:
                       backbone_lr_ratio=args.backbone_lr_ratio, model=args.model,
                       train_per_class=args.train_per_class, out=args.out, device=args.device, quiet=args.quiet,
                       data_dir=args.data_dir, download=args.download)
-    if result.run_dir is not None and not args.quiet:
-        print(f"run saved in {result.run_dir}")
+    print_run(result, args.quiet)
     return 0
 
 

@@ -25,6 +25,12 @@ from cnnlab.rundir import CHECKPOINTS
 
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
+FORMAT = "cnnlab-train-1"  # the "format" entry of a state written by 'cnnlab train'
+
+
+def is_cnnlab_state(state) -> bool:
+    """True for a trainer state written by 'cnnlab train' or by the NumPy engine ('cnnlab scratch train')."""
+    return isinstance(state, dict) and (state.get("format") == FORMAT or state.get("engine") == "scratch")
 
 
 def _fsync(path: Path) -> None:

@@ -9,45 +9,9 @@ import torch
 
 from cnnlab import rundir
 from cnnlab.errors import CnnlabError
-from cnnlab.training.checkpoint import WEIGHTS, load_checkpoint
 from cnnlab.training.distributed import pick_device
 from cnnlab.training.metrics import evaluate, logits_of
-from cnnlab.training.trainer import FORMAT, autocast_for, resolve_precision
-
-
-def locate(path: Path, which: str) -> tuple[Path, Path]:
-    """(run directory, checkpoint path or name) for a run folder or a checkpoint folder inside one."""
-    path = Path(path)
-    if not path.exists():
-        raise CnnlabError(f"{path} does not exist: give a run directory that 'cnnlab train' wrote")
-    if (path / WEIGHTS).is_file():
-        for parent in path.parents:
-            if (parent / rundir.CONFIG).is_file():
-                return parent, path
-        raise CnnlabError(f"{path} is a checkpoint outside a run: cnnlab needs the run's {rundir.CONFIG} beside it")
-    run = rundir.require_run_dir(path)
-    checkpoints = run / rundir.CHECKPOINTS
-    if which == "best" and not any((checkpoints / name / WEIGHTS).is_file() for name in ("best", "best.old")):
-        which = "last"
-    return run, checkpoints / which
-
-
-def load_run_model(path, which: str = "best", device: torch.device | str = "cpu"):
-    """(model in eval mode, config, run directory, checkpoint folder) of a run; refuses checkpoints not written by
-    cnnlab's trainer and weights that do not fit the run's model."""
-    from cnnlab.models import create
-
-    run, checkpoint = locate(Path(path), which)
-    config = rundir.read_config(run)
-    weights, state = load_checkpoint(checkpoint, map_location="cpu")
-    if not isinstance(state, dict) or (state.get("format") != FORMAT and state.get("engine") != "scratch"):
-        raise CnnlabError(f"{checkpoint} is not a cnnlab training checkpoint (no {FORMAT} marker)")
-    model = create(config["model"], **config["model_kwargs"])
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as error:
-        raise CnnlabError(f"{checkpoint}: weights do not fit {config['model']} ({str(error).splitlines()[0]})") from None
-    return model.to(device).eval(), config, run, checkpoint
+from cnnlab.training.trainer import autocast_for, resolve_precision
 
 
 def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1024, data_dir=None,
@@ -57,7 +21,8 @@ def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1
     from cnnlab.data.loaders import build_loaders
 
     device = pick_device(device)
-    model, config, run, checkpoint = load_run_model(path, which, device)
+    run, checkpoint = rundir.locate(path, which)
+    model, config = rundir.load_model(checkpoint, which, device)
     dataset = dataset or config["dataset"]["dataset"]
     val_split = config["train"].get("val_split", 0) if split == "val" else 0
     if split == "val" and not val_split:
@@ -82,7 +47,7 @@ def predict_images(run, images, *, which="best", top=5, device="auto"):
     from cnnlab.data.preprocess import load_image
 
     device = pick_device(device)
-    model, config, _, _ = load_run_model(run, which, device)
+    model, config = rundir.load_model(run, which, device)
     data = config["dataset"]
     classes = data["classes"]
     native = data.get("native_shape") if data.get("dataset") != "imagefolder" else None

@@ -17,7 +17,7 @@ API:
                quiet=False)
 
 `EpochBar` is a tqdm bar (steps, elapsed, time left) with loss, top-1 accuracy and images/s in its
-postfix; with `quiet=True` it prints nothing. `epoch_line` returns the one-line epoch summary
+postfix; with `quiet=True`, or when stderr is not a terminal, it prints nothing. `epoch_line` returns the one-line epoch summary
 (`epoch 3/10  train loss 0.4100 acc 87.00%  val loss ... acc ...  lr 0.1  5,120 img/s  12.3s`);
 any of `val`, `test`, `lr`, `images_per_s` may be None and is then left out. `print_line` prints
 through tqdm so a line never tears an open bar, and is silent when quiet.
@@ -35,7 +35,8 @@ class EpochBar:
 
     def __init__(self, epoch: int, epochs: int, total_steps: int, quiet: bool = False, desc: str | None = None):
         self._bar = None
-        if not quiet:
+        # A bar is for a person at a terminal; in a log file its redraws are noise, the epoch lines suffice.
+        if not quiet and sys.stderr.isatty():
             self._bar = tqdm(
                 total=total_steps,
                 desc=desc or f"epoch {epoch}/{epochs}",

@@ -43,13 +43,12 @@ from torch import nn
 from cnnlab import rundir
 from cnnlab.errors import CnnlabError
 from cnnlab.training import distributed
-from cnnlab.training.checkpoint import load_checkpoint, save_checkpoint
+from cnnlab.training.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from cnnlab.training.metrics import Running, evaluate, logits_of
 from cnnlab.training.optim import Schedule, build_optimizer
 from cnnlab.training.progress import EpochBar, epoch_line, print_line
 from cnnlab.training.settings import TrainSettings
 
-FORMAT = "cnnlab-train-1"  # marks a trainer state as ours
 EXTENDABLE = ("epochs", "max_steps", "threads")  # the settings a resumed run may change
 
 
@@ -199,8 +198,10 @@ def end_of_run(run_dir: Path, model: nn.Module, config: dict, data_dir=None, qui
     """Everything that turns a finished run into something to read: the analyzer's table
     (summary.md) and the report. The one place for end-of-run hooks (rank 0 only)."""
     from cnnlab.analysis import render, summary
+    from cnnlab.viz import write_report
 
     (run_dir / "summary.md").write_text(render(summary(model, tuple(config["input_shape"])), "md"))
+    write_report(run_dir, data_dir)
 
 
 def train(
