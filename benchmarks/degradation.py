@@ -22,55 +22,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from resumable import state_of, train_slice  # noqa: E402
 
 MODELS = ("plain20", "plain56", "resnet20", "resnet56")
 RECIPE = "resnet-cifar-paper"
 PAPER_TEST_ERROR = {"plain20": None, "plain56": None, "resnet20": 8.75, "resnet56": 6.97}  # %, table 6
 
 
-def state_of(run: Path) -> str:
-    """'done' (summary.md is written at the very end), 'resume' (a checkpoint to go on from) or 'new'."""
-    if (run / "summary.md").exists():
-        return "done"
-    if (run / "checkpoints" / "last" / "state.pt").exists():
-        return "resume"
-    return "new"
-
-
-def train_command(model: str, run: Path, args, extra: list[str]) -> list[str]:
-    base = [sys.executable, "-m", "cnnlab", "train", model, "--quiet", "--device", args.device]
-    if state_of(run) == "resume":
-        return base + ["--resume", str(run)]
-    if run.exists():  # killed before its first checkpoint: nothing to keep
-        shutil.rmtree(run)
-    budget = (["--max-steps", str(args.max_steps)] if args.max_steps else []) + \
-             (["--epochs", str(args.epochs)] if args.epochs else [])
-    data = ["--data-dir", str(args.data_dir)] if args.data_dir else []
-    return base + ["--recipe", RECIPE, "--out", str(run), "--seed", str(args.seed), *budget, *data, *extra]
-
-
 def run_all(args, extra: list[str]) -> bool:
     """Train every model not yet done; False when --time-limit stopped one (run the command again)."""
     deadline = time.monotonic() + args.time_limit if args.time_limit else None
+    budget = (["--max-steps", str(args.max_steps)] if args.max_steps else []) + \
+             (["--epochs", str(args.epochs)] if args.epochs else [])
+    data = ["--data-dir", str(args.data_dir)] if args.data_dir else []
+    flags = ["--recipe", RECIPE, "--seed", str(args.seed), *budget, *data, *extra]
     for model in args.models:
-        run = args.out / model
-        if state_of(run) == "done":
-            print(f"{model}: done ({run})", flush=True)
-            continue
-        command = train_command(model, run, args, extra)
-        print(f"{model}: {' '.join(command[1:])}", flush=True)
         left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
-            return False
-        try:
-            subprocess.run(command, check=True, timeout=left)
-        except subprocess.TimeoutExpired:
-            print(f"{model}: --time-limit reached; run the same command again to continue", flush=True)
+        if not train_slice(model, args.out / model, args.device, flags, left):
             return False
     return True
 

@@ -34,19 +34,22 @@ def test_resnet_cifar_fast_flags_still_override():
     assert settings.max_steps == 3 and settings.epochs is None
 
 
-def _degradation():
+def _benchmark(name):
     import importlib.util
+    import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "degradation.py"
-    spec = importlib.util.spec_from_file_location("degradation", path)
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))  # the scripts import their shared helper module
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_degradation_verdict_reads_the_papers_two_claims():
-    verdict = _degradation().verdict
+    verdict = _benchmark("degradation").verdict
     row = lambda train, test: {"state": "done", "train_error": train, "test_error": test}  # noqa: E731
     paper_like = {"plain20": row(8.0, 9.0), "plain56": row(12.0, 13.0), "resnet20": row(3.0, 8.8),
                   "resnet56": row(1.0, 7.0)}
@@ -57,19 +60,16 @@ def test_degradation_verdict_reads_the_papers_two_claims():
     assert any("not known" in line for line in partial) and any("unfinished" in line for line in partial)
 
 
-def test_degradation_resumes_a_checkpointed_run_and_restarts_one_without(tmp_path):
-    from types import SimpleNamespace
-
-    module = _degradation()
-    args = SimpleNamespace(device="cpu", max_steps=None, epochs=2, data_dir=None, seed=0)
+def test_benchmark_runs_resume_a_checkpointed_run_and_restarts_one_without(tmp_path):
+    module = _benchmark("resumable")
     run = tmp_path / "resnet20"
     (run / "checkpoints" / "last").mkdir(parents=True)
     assert module.state_of(run) == "new"  # killed before its first checkpoint was complete
-    command = module.train_command("resnet20", run, args, [])
+    command = module.train_command("resnet20", run, "cpu", ["--recipe", "resnet-cifar-paper"])
     assert "--recipe" in command and "--resume" not in command and not run.exists()
     (run / "checkpoints" / "last").mkdir(parents=True)
     (run / "checkpoints" / "last" / "state.pt").write_bytes(b"")
-    command = module.train_command("resnet20", run, args, ["--lr", "0.05"])
+    command = module.train_command("resnet20", run, "cpu", ["--lr", "0.05"])
     assert command[-2:] == ["--resume", str(run)] and "--lr" not in command
     (run / "summary.md").write_text("")
     assert module.state_of(run) == "done"
