@@ -3,6 +3,7 @@
 # "Running the GPU benchmarks", for the four `run` calls that bring the data and start it.
 #
 #   bash benchmarks/gpu_session.sh            # on the device machine, repository root
+#   DATA_ONLY=1 bash benchmarks/gpu_session.sh   # only check and lay out CIFAR-10 (for other runs)
 #
 # Needs .data/c10-1 (data_batch_1,2.bin), .data/c10-2 (3,4), .data/c10-3 (5, test_batch.bin,
 # batches.meta.txt) and .data/mnist (the four MNIST .gz files). Runs, each under its own time
@@ -49,6 +50,7 @@ for f in c10-1/data_batch_1.bin c10-1/data_batch_2.bin c10-2/data_batch_3.bin c1
   ln -f ".data/$f" "$CIFAR/"
 done
 cp -f .data/c10-3/batches.meta.txt "$CIFAR/" 2>/dev/null || echo "note: batches.meta.txt missing (not needed)"
+if [[ -n ${DATA_ONLY:-} ]]; then echo "CIFAR-10 laid out in $CIFAR"; exit 0; fi
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
   [[ -s .data/mnist/$f ]] || { echo "MISSING .data/mnist/$f: carry .data/mnist"; MNIST_MISSING=1; }
 done
