@@ -13,7 +13,7 @@ Both sides train ResNet-20 with the same recipe (default `resnet-cifar-paper`: S
 - reference: a torchvision-style `Dataset` of PIL images with torchvision transforms and a
   `DataLoader` with --workers processes (pinned memory), the same model, optimizer, schedule and
   precision (bf16 autocast and channels_last on CUDA), timed for --ref-epochs epochs (the full
-  recipe would take most of a GPU slot).
+  recipe would take most of a GPU slot); measured once per OUT (reference.json), not in every slice.
 Reports training seconds per epoch for both (45,000 images / measured images/s) and their ratio,
 cnnlab's wall time to the end of the recipe, and the test accuracy of both models on the exact
 test set and on the test set passed through Pillow JPEG at quality 75 (the shared training images
@@ -195,11 +195,18 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     settings, _ = resolve_settings(MODEL, args.recipe, {})
     ours = cnnlab_side(args, args.out / "cnnlab")
-    theirs, reference_model = reference_side(args, settings, device)
     sets = test_sets(args.data_dir, args.test_images)
     if state_of(args.out / "cnnlab") != "new":
         ours["test_top1"] = accuracy(load_model(args.out / "cnnlab", "last")[0], sets, device)
-    theirs["test_top1"] = accuracy(reference_model, sets, device)
+    # the reference is measured once per OUT (and device): later slices of cnnlab's run reuse it
+    saved = args.out / "reference.json"
+    key = {"device": str(device), "max_steps": args.max_steps, "ref_epochs": args.ref_epochs, "workers": args.workers,
+           "test_images": args.test_images, "recipe": args.recipe}
+    theirs = json.loads(saved.read_text()) if saved.exists() else None
+    if theirs is None or theirs.get("key") != key:
+        theirs, reference_model = reference_side(args, settings, device)
+        theirs["test_top1"] = accuracy(reference_model, sets, device)
+        saved.write_text(json.dumps(dict(theirs, key=key)) + "\n")
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.machine()} CPU"
     result = {"date": time.strftime("%Y-%m-%d"), "device": where, "torch": torch.__version__, "recipe": args.recipe,
               "max_steps": args.max_steps, "test_images": len(sets["exact"][1]), "cnnlab": ours, "reference": theirs,
