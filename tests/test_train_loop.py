@@ -11,7 +11,8 @@ from cnnlab import rundir
 from cnnlab.data.loaders import DeviceLoader, Loaders
 from cnnlab.data.preprocess import Adapter
 from cnnlab.errors import CnnlabError
-from cnnlab.models.registry import list_models, register
+from cnnlab.models import registry
+from cnnlab.models.registry import Paper, register
 from cnnlab.training.checkpoint import load_checkpoint
 from cnnlab.training.settings import TrainSettings
 from cnnlab.training.trainer import TrainingDiverged, train
@@ -39,8 +40,15 @@ class Tiny(nn.Module):
         return out
 
 
-if "tiny_test_net" not in list_models():
-    register("tiny_test_net", family="test", paper=None, input_shape=SHAPE, num_classes=CLASSES)(Tiny)
+@pytest.fixture(autouse=True, scope="module")
+def tiny_test_net():
+    """The trainer builds models by zoo name: register the tiny net for this module's tests only,
+    so it never shows up in other tests' `cnnlab list`."""
+    register("tiny_test_net", family="test", paper=Paper("cnnlab tests", 2026, "a tiny net"), input_shape=SHAPE,
+             num_classes=CLASSES)(Tiny)
+    yield
+    registry._BUILDERS.pop("tiny_test_net")
+    registry._CARDS.pop("tiny_test_net")
 
 
 def tiny_data(seed=0, val=True):
