@@ -1,6 +1,5 @@
 """The device loader: shapes, normalisation, determinism by (seed, epoch), DDP sharding, adaptation."""
 
-import numpy as np
 import pytest
 import torch
 

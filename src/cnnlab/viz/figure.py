@@ -98,7 +98,6 @@ def tile_figure(
     """
     n, h, w = tiles.shape[:3]
     ncols = ncols or tidy_columns(n)
-    nrows = math.ceil(n / ncols)
     if tile_inches is None:
         tile_inches = min(float(np.clip(11.0 / ncols, 0.6, 1.6)), max(0.5, 0.15 * max(h, w)))
     inch_per_px = tile_inches / max(h, w)
