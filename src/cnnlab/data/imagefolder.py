@@ -23,7 +23,7 @@ from torchvision import datasets, transforms
 
 from cnnlab.data.augment import PcaColour
 from cnnlab.data.info import DATASETS
-from cnnlab.data.loaders import Loaders, epoch_seed, holdout, plan_batches
+from cnnlab.data.loaders import Loaders, PlannedLoader, epoch_seed, holdout, plan_batches
 from cnnlab.data.preprocess import EVAL_RESIZE, GREY_WEIGHTS, Adapter
 from cnnlab.errors import CnnlabError
 
@@ -65,7 +65,7 @@ def _collate(items):
     return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), skipped
 
 
-class FolderLoader:
+class FolderLoader(PlannedLoader):
     """Iterable of (x float32 normalised, y int64) batches on `device`, streamed from image files."""
 
     def __init__(self, samples, transform, adapter, batch_size, *, shuffle, pca=None, seed=0, rank=0, world_size=1,
@@ -75,16 +75,6 @@ class FolderLoader:
         self.workers, self.device = workers, torch.device(device)
         self.plan = plan_batches(len(samples), batch_size, rank, world_size, drop_uneven=shuffle)
         self.skipped: set[str] = set()
-
-    @property
-    def num_samples(self) -> int:
-        return sum(hi - lo for _, lo, hi, _ in self.plan)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.plan)
 
     def __iter__(self):
         base = epoch_seed(self.seed, self.epoch)

@@ -61,18 +61,12 @@ def plan_batches(n: int, batch_size: int, rank: int = 0, world_size: int = 1, dr
     return plan
 
 
-class DeviceLoader:
-    """Iterable of (x float32 normalised, y int64) batches, both on the data's device."""
+class PlannedLoader:
+    """What every loader shares: a batch plan for this rank (`plan_batches`) and the epoch that,
+    with the seed, decides the order and the augmentation."""
 
-    def __init__(self, images, labels, batch_size, adapter, augment=(), *, shuffle, seed=0, rank=0, world_size=1):
-        self.images, self.labels = images, labels
-        self.batch_size, self.adapter, self.augment = batch_size, adapter, list(augment)
-        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
-        self.plan = plan_batches(len(labels), batch_size, rank, world_size, drop_uneven=shuffle)
-
-    @property
-    def device(self) -> torch.device:
-        return self.images.device
+    plan: list
+    epoch: int = 0
 
     @property
     def num_samples(self) -> int:
@@ -84,6 +78,20 @@ class DeviceLoader:
 
     def __len__(self) -> int:
         return len(self.plan)
+
+
+class DeviceLoader(PlannedLoader):
+    """Iterable of (x float32 normalised, y int64) batches, both on the data's device."""
+
+    def __init__(self, images, labels, batch_size, adapter, augment=(), *, shuffle, seed=0, rank=0, world_size=1):
+        self.images, self.labels = images, labels
+        self.batch_size, self.adapter, self.augment = batch_size, adapter, list(augment)
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.plan = plan_batches(len(labels), batch_size, rank, world_size, drop_uneven=shuffle)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
 
     def __iter__(self):
         g = torch.Generator(device=self.device)
