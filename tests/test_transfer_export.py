@@ -6,7 +6,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from torch import nn
 
 import cnnlab
 from cnnlab.cli import main
@@ -19,14 +18,14 @@ from cnnlab.transfer.features import embed, extract_run_features
 from cnnlab.transfer.source import load_source
 
 
-def make_run(root, name, input_shape, dataset="digits", **kwargs):
-    """A run folder as `cnnlab train` leaves it, with random weights and non-trivial BN statistics."""
-    torch.manual_seed(0)
-    model = cnnlab.create(name, **kwargs)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
+@pytest.fixture
+def make_run(tmp_path, pretrained_like):
+    """A factory of run folders as `cnnlab train` leaves them, with pretrained-looking weights."""
+    return lambda name, input_shape, **kwargs: _save_run(tmp_path, pretrained_like(name, **kwargs), name, input_shape,
+                                                         **kwargs)
+
+
+def _save_run(root, model, name, input_shape, dataset="digits", **kwargs):
     run = root / f"run-{name}"
     run.mkdir()
     write_config(run, {"model": name, "model_kwargs": kwargs, "input_shape": list(input_shape),
@@ -35,8 +34,8 @@ def make_run(root, name, input_shape, dataset="digits", **kwargs):
     return run, model.eval()
 
 
-def test_onnx_export_of_a_resnet_matches_pytorch_under_onnxruntime(tmp_path, capsys):
-    run, model = make_run(tmp_path, "resnet20", (3, 32, 32), num_classes=10)
+def test_onnx_export_of_a_resnet_matches_pytorch_under_onnxruntime(tmp_path, capsys, make_run):
+    run, model = make_run("resnet20", (3, 32, 32), num_classes=10)
     assert main(["export", str(run), "--format", "onnx"]) == 0
     assert "max |difference|" in capsys.readouterr().out
     path = run / "export" / "model.onnx"
@@ -46,15 +45,15 @@ def test_onnx_export_of_a_resnet_matches_pytorch_under_onnxruntime(tmp_path, cap
     assert metadata["cnnlab_model"] == "resnet20" and json.loads(metadata["input_shape"]) == [3, 32, 32]
 
 
-def test_onnx_export_of_lenet5_1998_with_its_custom_layers_matches_pytorch(tmp_path):
-    run, model = make_run(tmp_path, "lenet5_1998", (1, 32, 32), num_classes=10)
+def test_onnx_export_of_lenet5_1998_with_its_custom_layers_matches_pytorch(tmp_path, make_run):
+    run, model = make_run("lenet5_1998", (1, 32, 32), num_classes=10)
     path, _, shape = export_run(run, "onnx")
     assert onnx_max_difference(path, model, shape, batch=3) < 1e-4
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")  # PyTorch deprecates TorchScript
-def test_torchscript_and_safetensors_exports_reload_to_the_same_outputs(tmp_path):
-    run, model = make_run(tmp_path, "resnet20", (1, 32, 32), num_classes=4, in_channels=1)
+def test_torchscript_and_safetensors_exports_reload_to_the_same_outputs(tmp_path, make_run):
+    run, model = make_run("resnet20", (1, 32, 32), num_classes=4, in_channels=1)
     x = torch.randn(3, 1, 32, 32)
     with torch.no_grad():
         expected = model(x)
@@ -93,8 +92,8 @@ def test_default_embedding_is_what_the_classifier_reads():
         torch.testing.assert_close(torch.from_numpy(features) @ head.weight.T + head.bias, model(x), rtol=1e-5, atol=1e-5)
 
 
-def test_features_command_saves_both_splits_of_digits_with_their_labels(tmp_path, capsys):
-    run, _ = make_run(tmp_path, "lenet5", (1, 32, 32), num_classes=10)
+def test_features_command_saves_both_splits_of_digits_with_their_labels(tmp_path, capsys, make_run):
+    run, _ = make_run("lenet5", (1, 32, 32), num_classes=10)
     out = tmp_path / "f.npz"
     assert main(["features", str(run), "--dataset", "digits", "--out", str(out), "--device", "cpu"]) == 0
     assert "train: 1,437 images x 84 features" in capsys.readouterr().out

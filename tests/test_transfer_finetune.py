@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import cnnlab
 from cnnlab.cli import main
@@ -18,14 +17,13 @@ from cnnlab.transfer.finetune import few_shot_indices, finetune, plan_transfer
 from cnnlab.transfer.source import Source, load_source
 
 
-def source_file(tmp_path, name, input_shape, **kwargs):
-    """A pretrained-looking source: random weights, non-trivial BN statistics, a cnnlab safetensors file."""
-    torch.manual_seed(0)
-    model = cnnlab.create(name, **kwargs)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
+@pytest.fixture
+def source_file(tmp_path, pretrained_like):
+    """A factory of pretrained-looking sources saved as cnnlab safetensors files."""
+    return lambda name, input_shape, **kwargs: _save_source(tmp_path, pretrained_like(name, **kwargs), name, input_shape, kwargs)
+
+
+def _save_source(tmp_path, model, name, input_shape, kwargs):
     metadata = {"cnnlab_model": name, "model_kwargs": json.dumps(kwargs), "input_shape": json.dumps(list(input_shape))}
     path = export_model(model, "safetensors", tmp_path / f"{name}.safetensors", input_shape, metadata)
     return path, model.state_dict()
@@ -35,8 +33,8 @@ def trained_weights(run):
     return load_checkpoint(run, "last")
 
 
-def test_features_mode_trains_only_the_new_head_and_keeps_batch_norm_statistics(tmp_path):
-    path, before = source_file(tmp_path, "resnet20", (3, 32, 32), num_classes=10)
+def test_features_mode_trains_only_the_new_head_and_keeps_batch_norm_statistics(tmp_path, source_file):
+    path, before = source_file("resnet20", (3, 32, 32), num_classes=10)
     settings = TrainSettings(dataset="digits", epochs=1, batch_size=10, lr=0.05)
     result = finetune(str(path), settings, mode="features", train_per_class=3, out=tmp_path / "run", device="cpu", quiet=True)
     after, state = trained_weights(result.run_dir)
@@ -58,8 +56,8 @@ def test_features_mode_trains_only_the_new_head_and_keeps_batch_norm_statistics(
     assert reloaded.conv1.in_channels == 1
 
 
-def test_unfreeze_from_trains_that_layer_on_at_the_lower_backbone_rate(tmp_path):
-    path, before = source_file(tmp_path, "lenet5", (1, 32, 32), num_classes=10)
+def test_unfreeze_from_trains_that_layer_on_at_the_lower_backbone_rate(tmp_path, source_file):
+    path, before = source_file("lenet5", (1, 32, 32), num_classes=10)
     run = tmp_path / "run"
     code = main(["finetune", str(path), "--dataset", "digits", "--unfreeze-from", "classifier.f6", "--train-per-class", "5",
                  "--epochs", "1", "--batch-size", "10", "--lr", "0.05", "--out", str(run), "--device", "cpu", "--quiet"])
@@ -105,8 +103,8 @@ def test_few_shot_takes_the_same_count_of_every_class_and_depends_on_the_seed():
         few_shot_indices(labels, 6, seed=0)
 
 
-def test_a_run_is_a_source_that_remembers_its_data(tmp_path):
-    path, _ = source_file(tmp_path, "lenet5", (1, 32, 32), num_classes=10)
+def test_a_run_is_a_source_that_remembers_its_data(tmp_path, source_file):
+    path, _ = source_file("lenet5", (1, 32, 32), num_classes=10)
     settings = TrainSettings(dataset="digits", epochs=1, batch_size=10, lr=0.01)
     first = finetune(str(path), settings, mode="features", train_per_class=1, out=tmp_path / "a", device="cpu", quiet=True)
     source = load_source(str(first.run_dir))
