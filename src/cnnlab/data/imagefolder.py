@@ -7,7 +7,7 @@ Pillow reads, streamed through a DataLoader with worker processes and torchvisio
 
 An image that cannot be read is skipped with a warning and counted (`loader.skipped`), never fatal.
 Order, worker seeds and every image's random transform derive from (seed, epoch, index) only, and
-batches are planned exactly as for the in-memory loaders (`cnnlab.data.loaders.plan_batches`).
+batches are planned exactly as for the in-memory loaders (`cnnlab.data.batching.plan_batches`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
 from cnnlab.data.augment import PcaColour
+from cnnlab.data.batching import Loaders, PlannedLoader, epoch_seed, holdout, plan_batches
 from cnnlab.data.info import DATASETS
-from cnnlab.data.loaders import Loaders, PlannedLoader, epoch_seed, holdout, plan_batches
 from cnnlab.data.preprocess import EVAL_RESIZE, GREY_WEIGHTS, Adapter
 from cnnlab.errors import CnnlabError
 
