@@ -12,9 +12,16 @@ import torch.nn.functional as F
 import cnnlab
 from cnnlab import scratch
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir import write_config
+from cnnlab.run import write_config
+
+DIGITS = {"dataset": "digits", "classes": [str(d) for d in range(10)], "mean": [0.3], "std": [0.4]}
+
+
+def config_of(model: str) -> dict:
+    """The part of a run's config.json that the scratch engine reads."""
+    return {"model": model, "model_kwargs": {}, "input_shape": [1, 32, 32], "dataset": DIGITS}
 from cnnlab.scratch.train import train_step
-from cnnlab.training.checkpoint import save_checkpoint
+from cnnlab.run.checkpoint import save_checkpoint
 
 
 def twins(dtype=torch.float64, seed=0, conv_method="im2col"):
@@ -72,7 +79,7 @@ def test_sgd_steps_give_the_same_weights_as_torch():
 
 def test_loads_a_cnnlab_run_and_gives_its_logits(tmp_path):
     reference, _ = twins(torch.float32, seed=3)
-    write_config(tmp_path, {"model": "lenet5", "model_kwargs": {}})
+    write_config(tmp_path, config_of("lenet5"))
     save_checkpoint(tmp_path / "checkpoints", "best", reference.state_dict(), {"epoch": 1})
     model = scratch.load_run(tmp_path)
     x, _ = batch()
@@ -98,9 +105,9 @@ def test_mismatched_state_is_refused():
 
 
 def test_a_folder_without_checkpoint_is_a_user_error(tmp_path):
-    write_config(tmp_path, {"model": "lenet5", "model_kwargs": {}})
+    write_config(tmp_path, config_of("lenet5"))
     with pytest.raises(CnnlabError, match="checkpoints"):
         scratch.load_run(tmp_path)
-    write_config(tmp_path, {"model": "alexnet", "model_kwargs": {}})
+    write_config(tmp_path, config_of("alexnet"))
     with pytest.raises(CnnlabError, match="scratch engine builds lenet5"):
         scratch.load_run(tmp_path)

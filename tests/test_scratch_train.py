@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from threadpoolctl import threadpool_limits
 
-from cnnlab import rundir, scratch
+from cnnlab import run as rundir
+from cnnlab import scratch
 from cnnlab.cli import main
 from cnnlab.data import dataset_info, load_arrays
 from cnnlab.scratch.data import fit_to, prepare, random_shift

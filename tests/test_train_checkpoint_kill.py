@@ -9,13 +9,13 @@ import time
 
 import torch
 
-from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.run.checkpoint import load_checkpoint
 
 # Writes checkpoint "last" over and over; generation k has every weight equal to k and state k.
 # Big enough (8 MB) that a kill often lands in the middle of a write.
 WRITER = """
 import sys, torch
-from cnnlab.training.checkpoint import save_checkpoint
+from cnnlab.run.checkpoint import save_checkpoint
 folder = sys.argv[1]
 for k in range(1, 10**6):
     save_checkpoint(folder, "last", {"w": torch.full((2_000_000,), float(k))}, {"generation": k, "rng": torch.get_rng_state()})

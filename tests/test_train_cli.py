@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnlab import rundir
+from cnnlab import run as rundir
 from cnnlab.cli import main
-from cnnlab.training.checkpoint import save_checkpoint
+from cnnlab.run.checkpoint import save_checkpoint
 
 QUICK = ["--epochs", "1", "--batch-size", "64", "--warmup", "0", "--quiet", "--device", "cpu"]
 
@@ -111,7 +111,7 @@ def test_a_checkpoint_that_is_not_ours_is_refused(lenet_run, tmp_path, capsys):
     (foreign / "config.json").write_text((lenet_run / "config.json").read_text())
     weights = {k: v for k, v in rundir.load_model(lenet_run)[0].state_dict().items()}
     save_checkpoint(foreign / "checkpoints", "last", weights, {"epoch": 1})  # no trainer marker
-    assert "not written by 'cnnlab train'" in error_of(["train", "lenet5", "--resume", str(foreign)], capsys)
+    assert "not a cnnlab training checkpoint" in error_of(["train", "lenet5", "--resume", str(foreign)], capsys)
     assert "not a cnnlab training checkpoint" in error_of(["eval", str(foreign), "--device", "cpu"], capsys)
     (foreign / "checkpoints" / "last" / "state.pt").write_bytes(b"\x80\x04garbage")
     assert "not a readable cnnlab checkpoint" in error_of(["eval", str(foreign), "--device", "cpu"], capsys)

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from cnnlab import rundir
+from cnnlab import run as rundir
 
 # 1,437 digits training images minus 157 held out = 1,280 = 20 global batches of 64: every global
 # batch is whole, so each rank's half has exactly 32 images and DDP's gradient mean is the batch's.
@@ -42,8 +42,8 @@ def test_two_gloo_processes_match_one_process_across_a_resume(tmp_path):
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0, output
 
-    one, _ = rundir.load_model(single, "last")
-    two, _ = rundir.load_model(double, "last")
+    one, _, _ = rundir.load_model(single, "last")
+    two, _, _ = rundir.load_model(double, "last")
     for (name, a), (_, b) in zip(one.state_dict().items(), two.state_dict().items()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
     # the same metrics, summed over both ranks' shards; one metrics file, written by rank 0 only

@@ -7,14 +7,16 @@ import pytest
 import torch
 from torch import nn
 
-from cnnlab import rundir
+from cnnlab import run as rundir
 from cnnlab.data.loaders import DeviceLoader, Loaders
 from cnnlab.data.preprocess import Adapter
 from cnnlab.errors import CnnlabError
 from cnnlab.models import registry
 from cnnlab.models.registry import Paper, register
-from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.run.checkpoint import load_checkpoint
+from cnnlab.training.resume import resume_spec
 from cnnlab.training.settings import TrainSettings
+from cnnlab.training.spec import Start, TrainSpec
 from cnnlab.training.trainer import TrainingDiverged, train
 
 SHAPE = (1, 8, 8)
@@ -77,15 +79,25 @@ def settings(**changes):
     return base.replace(**changes)
 
 
-def run(tmp_path, name, **kwargs):
-    kwargs.setdefault("data", tiny_data())
-    return train("tiny_test_net", kwargs.pop("settings", settings()), out=tmp_path / name, quiet=True, **kwargs)
+def run(tmp_path, name, settings_=None, data=None, start=None, **spec):
+    spec = TrainSpec("tiny_test_net", settings_ or settings(), out=tmp_path / name, quiet=True, **spec)
+    return train(spec, data=data or tiny_data(), start=start)
+
+
+def resume(run_dir, overrides=None, data=None, **options):
+    return train(resume_spec(run_dir, overrides or {}, quiet=True, **options), data=data or tiny_data())
+
+
+def start_with(model, groups=None, frozen=()):
+    """A transfer start: `model` prebuilt, its parameters in `groups` ({"names", "lr_mult"})."""
+    names = [name for name, _ in model.named_parameters()]
+    return Start(model, groups or [{"names": names, "lr_mult": 1.0}], list(frozen), {"run": "somewhere"})
 
 
 def test_resume_after_two_epochs_is_bit_identical_to_four_in_one_go(tmp_path):
     straight = run(tmp_path, "straight")
-    run(tmp_path, "split", settings=settings(epochs=2))
-    resumed = run(tmp_path, "resumed-unused", settings=settings(epochs=4), resume=tmp_path / "split")
+    run(tmp_path, "split", settings(epochs=2))
+    resumed = resume(tmp_path / "split", {"epochs": 4})
     assert resumed.run_dir == tmp_path / "split"
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert a.keys() == b.keys()
@@ -97,17 +109,21 @@ def test_resume_after_two_epochs_is_bit_identical_to_four_in_one_go(tmp_path):
     assert [m["epoch"] for m in rundir.read_metrics(tmp_path / "split") if m["split"] == "train"] == [1, 2, 3, 4]
 
 
-def test_resume_rejects_another_model_and_changed_settings(tmp_path):
-    run(tmp_path, "a", settings=settings(epochs=1))
+def test_resume_rejects_another_model_changed_settings_and_a_finished_run(tmp_path):
+    run(tmp_path, "a", settings(epochs=1))
     with pytest.raises(CnnlabError, match="trained tiny_test_net, not lenet5"):
-        train("lenet5", settings(), resume=tmp_path / "a", quiet=True, data=tiny_data())
-    with pytest.raises(CnnlabError, match="--lr"):
-        train("tiny_test_net", settings(lr=0.5), resume=tmp_path / "a", quiet=True, data=tiny_data(),
-              explicit={"lr"})
+        resume_spec(tmp_path / "a", {}, model="lenet5")
+    with pytest.raises(CnnlabError, match="drop --lr"):
+        resume_spec(tmp_path / "a", {"lr": 0.5})
+    with pytest.raises(CnnlabError, match="has finished its 1 epochs; .* --epochs N \\(N > 1\\)"):
+        resume_spec(tmp_path / "a", {})
+    with pytest.raises(CnnlabError, match="--out and --resume"):
+        resume_spec(tmp_path / "a", {"epochs": 2}, out=tmp_path / "b")
+    assert resume_spec(tmp_path / "a", {"lr": 0.1, "epochs": 2}).settings.epochs == 2  # an unchanged value is fine
 
 
 def test_config_json_has_what_a_rerun_needs(tmp_path):
-    result = run(tmp_path, "r", settings=settings(epochs=1))
+    result = run(tmp_path, "r", settings(epochs=1))
     config = json.loads((result.run_dir / "config.json").read_text())
     assert config["model"] == "tiny_test_net"
     assert config["model_kwargs"] == {"num_classes": 3, "in_channels": 1}
@@ -116,29 +132,29 @@ def test_config_json_has_what_a_rerun_needs(tmp_path):
     assert config["train"]["lr"] == 0.1 and config["train"]["milestones"] == [3]
     assert config["precision"] == "fp32" and config["device"] == "cpu" and config["source"] is None
     assert set(config["versions"]) == {"cnnlab", "torch", "torchvision", "python", "numpy"}
-    model, _ = rundir.load_model(result.run_dir)
+    model, _, _ = rundir.load_model(result.run_dir)
     x = torch.randn(2, *SHAPE)
     assert torch.equal(model(x), result.model.eval()(x))
 
 
 def test_lr_schedule_reaches_the_optimizer(tmp_path):
-    result = run(tmp_path, "r", settings=settings(epochs=4, milestones=[2, 3], gamma=0.5))
+    result = run(tmp_path, "r", settings(epochs=4, milestones=[2, 3], gamma=0.5))
     lrs = [m["lr"] for m in result.history if m["split"] == "train"]
     assert lrs == pytest.approx([0.1, 0.1, 0.05, 0.025])  # the lr of each epoch's last step
 
 
 def test_best_is_chosen_on_validation_never_on_test(tmp_path):
-    result = run(tmp_path, "r", settings=settings(epochs=3))
+    result = run(tmp_path, "r", settings(epochs=3))
     val = {m["epoch"]: m["top1"] for m in result.history if m["split"] == "val"}
     assert result.best["metric"] == "val_top1"
     assert result.best["value"] == max(val.values())
     assert result.best["epoch"] == min(e for e, v in val.items() if v == max(val.values()))
-    _, state = load_checkpoint(result.run_dir, "best")
+    _, state, _ = load_checkpoint(result.run_dir, "best")
     assert state["epoch"] == result.best["epoch"]
 
 
 def test_without_validation_best_follows_training_loss(tmp_path):
-    result = run(tmp_path, "r", settings=settings(epochs=3), data=tiny_data(val=False))
+    result = run(tmp_path, "r", settings(epochs=3), data=tiny_data(val=False))
     losses = {m["epoch"]: m["loss"] for m in result.history if m["split"] == "train"}
     assert result.best == {"epoch": min(losses, key=losses.get), "metric": "train_loss", "value": min(losses.values())}
 
@@ -146,8 +162,8 @@ def test_without_validation_best_follows_training_loss(tmp_path):
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
     model = Tiny(poison_after=6)  # 4 steps per epoch: step 7 is the 3rd of epoch 2
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step 7: .*last good checkpoint \(epoch 1\) is kept"):
-        run(tmp_path, "r", model=model, model_kwargs={"num_classes": 3, "in_channels": 1})
-    weights, state = load_checkpoint(tmp_path / "r", "last")
+        run(tmp_path, "r", start=start_with(model))
+    weights, state, _ = load_checkpoint(tmp_path / "r", "last")
     assert state["epoch"] == 1 and state["step"] == 4
     assert all(torch.isfinite(w).all() for w in weights.values())
     assert len([m for m in rundir.read_metrics(tmp_path / "r") if m["split"] == "train"]) == 1
@@ -156,23 +172,44 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(t
 def test_frozen_modules_keep_weights_and_batchnorm_statistics(tmp_path):
     model = Tiny()
     before = {k: v.clone() for k, v in model.features.state_dict().items()}
-    groups = [{"params": model.classifier.parameters(), "lr_mult": 10.0}]
-    result = run(tmp_path, "r", model=model, model_kwargs={"num_classes": 3, "in_channels": 1},
-                 settings=settings(epochs=1, schedule="constant", momentum=0), param_groups=groups,
-                 frozen=[model.features], source={"run": "somewhere"})
+    head = [name for name, _ in model.named_parameters() if name.startswith("classifier")]
+    result = run(tmp_path, "r", settings(epochs=1, schedule="constant", momentum=0),
+                 start=start_with(model, [{"names": head, "lr_mult": 10.0}], ["features"]))
     after = result.model.features.state_dict()
     for key in before:
         assert torch.equal(before[key], after[key]), key  # weights and running mean/var untouched
-    assert json.loads((result.run_dir / "config.json").read_text())["source"] == {"run": "somewhere"}
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["source"] == {"run": "somewhere"}
+    assert config["plan"] == {"groups": [{"names": head, "lr_mult": 10.0}], "frozen": ["features"]}
+
+
+def test_a_resumed_transfer_keeps_its_frozen_modules_and_learning_rates(tmp_path):
+    """The plan in config.json brings back what trains and how fast, with no transfer code: the
+    resumed run ends exactly where one uninterrupted transfer does, its frozen layers untouched."""
+
+    def seeded_start():
+        torch.manual_seed(0)
+        model = Tiny()
+        head = [name for name, _ in model.named_parameters() if name.startswith("classifier")]
+        return start_with(model, [{"names": head, "lr_mult": 10.0}], ["features"])
+
+    start = seeded_start()
+    initial = start.model.features[0].weight.clone()
+    straight = run(tmp_path, "straight", settings(epochs=2), start=start)
+    run(tmp_path, "split", settings(epochs=1), start=seeded_start())
+    resumed = resume(tmp_path / "split", {"epochs": 2})
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+    assert torch.equal(resumed.model.features[0].weight, initial) and not resumed.model.features[0].weight.requires_grad
 
 
 def test_learning_rate_multiplier_scales_the_group(tmp_path):
     model = Tiny()
-    groups = [{"params": model.features.parameters(), "lr_mult": 0.0},
-              {"params": model.classifier.parameters(), "lr_mult": 1.0}]
     conv_before = model.features[0].weight.clone()
-    result = run(tmp_path, "r", model=model, model_kwargs={"num_classes": 3, "in_channels": 1},
-                 settings=settings(epochs=1, weight_decay=0), param_groups=groups)
+    names = [name for name, _ in model.named_parameters()]
+    groups = [{"names": [n for n in names if n.startswith("features")], "lr_mult": 0.0},
+              {"names": [n for n in names if n.startswith("classifier")], "lr_mult": 1.0}]
+    result = run(tmp_path, "r", settings(epochs=1, weight_decay=0), start=start_with(model, groups))
     assert torch.equal(result.model.features[0].weight, conv_before)  # lr 0.1 x 0 = no update
     assert not torch.equal(result.model.classifier[1].weight, Tiny().classifier[1].weight)
 
@@ -187,6 +224,6 @@ def test_an_existing_output_folder_is_refused_and_left_alone(tmp_path):
 
 def test_thread_count_is_recorded_and_restored_after_the_run(tmp_path):
     before = torch.get_num_threads()
-    result = run(tmp_path, "r", settings=settings(epochs=1, threads=1))
+    result = run(tmp_path, "r", settings(epochs=1, threads=1))
     assert torch.get_num_threads() == before
     assert json.loads((result.run_dir / "config.json").read_text())["train"]["threads"] == 1

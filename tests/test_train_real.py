@@ -1,6 +1,6 @@
 """Training on the real data sets in ../shared/data (required in CI, skipped elsewhere)."""
 
-from cnnlab import rundir
+from cnnlab import run as rundir
 from cnnlab.cli import main
 
 

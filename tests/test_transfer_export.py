@@ -11,8 +11,8 @@ import cnnlab
 from cnnlab.cli import main
 from cnnlab.data.readers import load_arrays
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir import write_config
-from cnnlab.training.checkpoint import FORMAT, save_checkpoint
+from cnnlab.run import write_config
+from cnnlab.run.checkpoint import FORMAT, save_checkpoint
 from cnnlab.transfer.export import export_run, onnx_max_difference
 from cnnlab.transfer.features import embed, extract_run_features
 from cnnlab.transfer.source import load_source

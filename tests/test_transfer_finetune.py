@@ -9,11 +9,13 @@ import torch
 import cnnlab
 from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir import read_config
-from cnnlab.training.checkpoint import load_checkpoint
+from cnnlab.run import read_config
+from cnnlab.run.checkpoint import load_checkpoint
 from cnnlab.training.settings import TrainSettings
 from cnnlab.transfer.export import export_model
-from cnnlab.transfer.finetune import few_shot_indices, finetune, plan_transfer
+from cnnlab.data.batching import per_class_subset
+from cnnlab.training.spec import TrainSpec
+from cnnlab.transfer.finetune import finetune, plan_transfer
 from cnnlab.transfer.source import Source, load_source
 
 
@@ -30,13 +32,17 @@ def _save_source(tmp_path, model, name, input_shape, kwargs):
 
 
 def trained_weights(run):
-    return load_checkpoint(run, "last")
+    return load_checkpoint(run, "last")[:2]
+
+
+def spec(out, **settings) -> TrainSpec:
+    return TrainSpec("source", TrainSettings(dataset="digits", epochs=1, batch_size=10, **settings), out=out,
+                     device="cpu", quiet=True)
 
 
 def test_features_mode_trains_only_the_new_head_and_keeps_batch_norm_statistics(tmp_path, source_file):
     path, before = source_file("resnet20", (3, 32, 32), num_classes=10)
-    settings = TrainSettings(dataset="digits", epochs=1, batch_size=10, lr=0.05)
-    result = finetune(str(path), settings, mode="features", train_per_class=3, out=tmp_path / "run", device="cpu", quiet=True)
+    result = finetune(str(path), spec(tmp_path / "run", lr=0.05, train_per_class=3), mode="features")
     after, state = trained_weights(result.run_dir)
     for key, value in after.items():
         if key == "conv1.weight":  # colour backbone on grey digits: the R, G, B filters summed
@@ -52,7 +58,7 @@ def test_features_mode_trains_only_the_new_head_and_keeps_batch_norm_statistics(
     assert recorded["input_adaptation"] == "first convolution 3 -> 1 input channels: sum of the R, G, B filters"
     assert config["model_kwargs"] == {"num_classes": 10, "in_channels": 1}
     assert config["dataset"]["train_size"] == 30 and config["dataset"]["train_subset"] == "3 images per class, seed 0"
-    reloaded, _ = cnnlab.rundir.load_model(result.run_dir)  # the run reloads like any other
+    reloaded, _, _ = cnnlab.run.load_model(result.run_dir)  # the run reloads like any other
     assert reloaded.conv1.in_channels == 1
 
 
@@ -95,17 +101,16 @@ def test_impossible_plans_are_user_errors():
 
 def test_few_shot_takes_the_same_count_of_every_class_and_depends_on_the_seed():
     labels = np.repeat(np.arange(4), [7, 9, 5, 12])
-    chosen = few_shot_indices(labels, 5, seed=0)
+    chosen = per_class_subset(labels, 5, seed=0)
     assert np.bincount(labels[chosen]).tolist() == [5, 5, 5, 5]
-    assert np.array_equal(chosen, few_shot_indices(labels, 5, seed=0))
-    assert not np.array_equal(chosen, few_shot_indices(labels, 5, seed=1))
+    assert np.array_equal(chosen, per_class_subset(labels, 5, seed=0))
+    assert not np.array_equal(chosen, per_class_subset(labels, 5, seed=1))
     with pytest.raises(CnnlabError, match="class 2 has only 5"):
-        few_shot_indices(labels, 6, seed=0)
+        per_class_subset(labels, 6, seed=0)
 
 
 def test_a_run_is_a_source_that_remembers_its_data(tmp_path, source_file):
     path, _ = source_file("lenet5", (1, 32, 32), num_classes=10)
-    settings = TrainSettings(dataset="digits", epochs=1, batch_size=10, lr=0.01)
-    first = finetune(str(path), settings, mode="features", train_per_class=1, out=tmp_path / "a", device="cpu", quiet=True)
+    first = finetune(str(path), spec(tmp_path / "a", lr=0.01, train_per_class=1), mode="features")
     source = load_source(str(first.run_dir))
     assert source.record["kind"] == "run" and source.record["dataset"] == "digits" and source.input_shape == (1, 32, 32)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from cnnlab.cli import main
-from cnnlab.rundir import read_metrics
+from cnnlab.run import read_metrics
 from cnnlab.viz import write_report
 from cnnlab.viz.confusion import plot_confusion, plot_mistakes
 from cnnlab.viz.curves import plot_curves
@@ -26,37 +26,51 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    from cnnlab.training.settings import TrainSettings
-    from cnnlab.training.trainer import train
-
     out = tmp_path_factory.mktemp("viz") / "lenet5-digits"
-    settings = TrainSettings(dataset="digits", epochs=3, batch_size=64, lr=0.05, val_split=200)
-    return train("lenet5", settings, out=out, quiet=True).run_dir
+    assert main(["train", "lenet5", "--epochs", "3", "--batch-size", "64", "--lr", "0.05", "--val-split", "200",
+                 "--out", str(out), "--device", "cpu", "--quiet"]) == 0  # train, summary, report
+    return out
 
 
 @pytest.fixture(scope="module")
-def predictions(run):
+def test_set(run):
     return predict_test_set(open_subject(run))
 
 
-def test_confusion_matrix_matches_cnnlab_eval(run, predictions, tmp_path):
+def test_confusion_matrix_matches_cnnlab_eval(run, test_set, tmp_path):
     from cnnlab.training.evaluation import evaluate_run
 
     report, _ = evaluate_run(run)
-    path, counts = plot_confusion(open_subject(run), predictions, tmp_path)
+    path, counts = plot_confusion(open_subject(run), test_set.predictions, tmp_path)
     np.testing.assert_array_equal(counts, np.asarray(report["confusion"]))
     assert counts.sum() == 360  # the digits test split
     assert path.is_file()
 
 
-def test_mistakes_are_the_most_confident_wrong_predictions(run, predictions, tmp_path):
-    path, chosen = plot_mistakes(open_subject(run), predictions, tmp_path, count=8)
+def test_mistakes_are_the_most_confident_wrong_predictions(run, test_set, tmp_path):
+    path, chosen = plot_mistakes(open_subject(run), test_set, tmp_path, count=8)
+    predictions = test_set.predictions
     wrong = np.flatnonzero(predictions.predicted != predictions.labels)
-    assert len(wrong) == 360 - np.trace(predictions.confusion())
+    assert len(wrong) == 360 - np.trace(predictions.confusion(10))
     assert len(chosen) == min(8, len(wrong)) and set(chosen) <= set(wrong)
     confidence = predictions.probs[chosen].max(1)
     assert np.all(np.diff(confidence) <= 0)
     assert confidence[0] == predictions.probs[wrong].max(1).max()
+
+
+def test_stored_predictions_are_the_final_epochs_and_match_a_fresh_pass(run):
+    """The trainer's final evaluation is stored, so the report need not run the test set again;
+    it is what the final weights (checkpoint last) predict."""
+    from cnnlab.run.predictions import load_predictions
+
+    stored = load_predictions(run)
+    fresh = predict_test_set(open_subject(run, which="last")).predictions
+    assert stored.epoch == 3 and len(stored.labels) == 360
+    np.testing.assert_array_equal(stored.labels, fresh.labels)
+    np.testing.assert_array_equal(stored.top, fresh.top)
+    np.testing.assert_allclose(stored.probs, fresh.probs, rtol=1e-5, atol=1e-6)
+    test_record = [r for r in read_metrics(run) if r["split"] == "test"][-1]
+    assert np.mean(stored.predicted == stored.labels) == pytest.approx(test_record["top1"])
 
 
 def test_curves_draw_every_run_from_its_metrics(run, tmp_path):
@@ -113,7 +127,7 @@ def chromium(*args, cwd):
 
 
 def test_report_is_self_contained_and_loads_in_chromium(run, tmp_path):
-    path = write_report(run)
+    path = write_report(run, force=True)
     assert path == run / "report.html"
     html = path.read_text()
     for section in ("Final metrics", "Training curves", "Architecture", "Confusion matrix", "Misclassified",

@@ -18,7 +18,7 @@ _API = {
     "load_arrays": "cnnlab.data", "build_loaders": "cnnlab.data.loaders", "load_image": "cnnlab.data.preprocess",
     "from_torchvision": "cnnlab.transfer.interop", "to_torchvision": "cnnlab.transfer.interop",
     "write_report": "cnnlab.viz",
-    "train": "cnnlab.training.trainer", "TrainSettings": "cnnlab.training.settings", "evaluate_run": "cnnlab.training.evaluation",
+    "train": "cnnlab.training.trainer", "TrainSpec": "cnnlab.training.spec", "TrainSettings": "cnnlab.training.settings", "evaluate_run": "cnnlab.training.evaluation",
 }
 
 __all__ = sorted(_API)

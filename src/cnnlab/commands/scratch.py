@@ -43,7 +43,8 @@ def run_train(args) -> int:
 
     import numpy as np
 
-    from cnnlab import __version__, rundir, scratch
+    from cnnlab import __version__, scratch
+    from cnnlab import run as rundir
     from cnnlab.data import dataset_info, load_arrays
     from cnnlab.errors import CnnlabError
     from cnnlab.scratch.data import fit_description, prepare, random_shift
@@ -103,7 +104,7 @@ def run_train(args) -> int:
                       "lr": optimizer.lr, "time": elapsed}
             if split == "train":
                 record.update(images_per_s=train["images_per_s"], epoch_seconds=train["seconds"])
-            rundir.append_metrics(run, record)
+            rundir.append_metrics(run, [record])
         print_line(epoch_line(epoch=epoch, epochs=epochs, train=train, test=test, lr=optimizer.lr,
                               seconds=train["seconds"], images_per_s=train["images_per_s"]), args.quiet)
         _save(run, model, optimizer, epoch, "last")
@@ -120,11 +121,11 @@ def _save(run, model, optimizer, epoch: int, name: str) -> None:
     import numpy as np
     import torch
 
-    from cnnlab.rundir import CHECKPOINTS
-    from cnnlab.training.checkpoint import save_checkpoint
+    from cnnlab.run import CHECKPOINTS
+    from cnnlab.run.checkpoint import SCRATCH, save_checkpoint
 
     def tensors(arrays):
         return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in arrays.items()}
 
-    state = {"epoch": epoch, "engine": "scratch", "momentum_buffers": tensors(optimizer.velocity)}
+    state = {"epoch": epoch, "engine": SCRATCH, "momentum_buffers": tensors(optimizer.velocity)}
     save_checkpoint(run / CHECKPOINTS, name, tensors(model.state_dict()), state)

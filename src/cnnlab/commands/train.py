@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from cnnlab.training.spec import CHECKPOINT_MINUTES
+
 ORDER = 30
 
 # flag -> TrainSettings field; every one defaults to None so "not given" is visible (recipe wins)
@@ -29,6 +31,7 @@ SETTING_FLAGS = {
     "label_smoothing": dict(type=float),
     "aux_weight": dict(type=float, help="weight of GoogLeNet's auxiliary losses (paper: 0.3)"),
     "val_split": dict(type=float, help="hold out this many training images (or this fraction) for validation"),
+    "train_per_class": dict(type=int, metavar="N", help="few-shot: keep only N training images per class"),
     "augment": dict(nargs="*", metavar="AUG", help="batch augmentation: crop:PAD flip pca:SIGMA"),
     "seed": dict(type=int),
     "precision": dict(choices=("auto", "fp32", "bf16"), help="auto: bf16 autocast on CUDA, fp32 on CPU"),
@@ -47,22 +50,32 @@ def add_data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="fetch a missing data set (needs the network)")
 
 
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """Where a new run goes and how it is kept: shared by train and finetune."""
+    add_data_flags(parser)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    parser.add_argument("--out", help="run directory to create (default: runs/<date>-<model>-<dataset>)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                        help="also write a checkpoint every STEPS optimizer steps inside an epoch")
+    parser.add_argument("--checkpoint-minutes", type=float, default=CHECKPOINT_MINUTES, metavar="M",
+                        help="also write a checkpoint after every M minutes of training (0: only at epoch ends)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+
+
 def register(subparsers) -> None:
     train = subparsers.add_parser(
         "train",
         help="train a model into a run directory",
-        description="Train a zoo model. A recipe (the paper's hyper-parameters) sets the defaults; flags override it.",
+        description="Train a zoo model. A recipe (the paper's hyper-parameters) sets the defaults; flags override "
+        "it. SIGTERM or Ctrl-C writes a checkpoint at the current step and prints the command that resumes it.",
     )
     train.add_argument("model", nargs="?", help="zoo name (see 'cnnlab list'); optional with --resume")
     train.add_argument("--recipe", help="recipe name (default: the one made for this model and data set)")
     train.add_argument("--list-recipes", action="store_true", help="list the recipes and exit")
     for name, options in SETTING_FLAGS.items():
         train.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **options)
-    add_data_flags(train)
-    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    train.add_argument("--out", help="run directory to create (default: runs/<date>-<model>-<dataset>)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    train.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    add_run_flags(train)
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (mid-epoch too)")
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser(
@@ -93,58 +106,76 @@ def register(subparsers) -> None:
     predict.set_defaults(run=run_predict)
 
 
+def run_options(args) -> dict:
+    """The TrainSpec fields that say where and how a run is kept (not what it computes)."""
+    return {"device": args.device, "quiet": args.quiet, "download": args.download,
+            "checkpoint_every": args.checkpoint_every, "checkpoint_minutes": args.checkpoint_minutes or None}
+
+
 def run_train(args) -> int:
     from cnnlab.errors import CnnlabError
     from cnnlab.training.settings import list_recipes, load_recipe, resolve_settings
+    from cnnlab.training.spec import TrainSpec
 
     if args.list_recipes:
         for name in list_recipes():
             print(f"{name:24} {load_recipe(name)['description']}")
         return 0
-    overrides = {name: getattr(args, name) for name in SETTING_FLAGS}
-    explicit = {name for name, value in overrides.items() if value is not None}
+    given = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name) is not None}
     if args.resume is not None:
-        from cnnlab.rundir import read_config
+        from cnnlab.training.resume import resume_spec
 
-        config = read_config(args.resume)
-        model = args.model or config["model"]
-        settings = None
-        if explicit:
-            from cnnlab.training.settings import TrainSettings
-
-            settings = TrainSettings.from_dict({**config["train"], **{k: overrides[k] for k in explicit}})
-        if args.recipe is not None:
-            raise CnnlabError("a resumed run keeps its recipe: drop --recipe")
-        recipe = None
+        spec = resume_spec(args.resume, given, model=args.model, recipe=args.recipe, out=args.out,
+                           data_dir=args.data_dir, **run_options(args))
     else:
         if args.model is None:
             raise CnnlabError("name the model to train, e.g. 'cnnlab train lenet5' (see 'cnnlab list')")
-        model = args.model
-        settings, recipe = resolve_settings(model, args.recipe, overrides)
+        settings, recipe = resolve_settings(args.model, args.recipe, given)
+        spec = TrainSpec(args.model, settings, recipe=recipe, out=args.out, data_dir=args.data_dir,
+                         **run_options(args))
 
     from cnnlab.training.trainer import train
 
-    result = train(
-        model,
-        settings,
-        recipe=recipe,
-        out=args.out,
-        device=args.device,
-        quiet=args.quiet,
-        data_dir=args.data_dir,
-        download=args.download,
-        resume=args.resume,
-        explicit=explicit,
-    )
-    print_run(result, args.quiet)
+    return finish_run(train(spec), args.quiet)
+
+
+def finish_run(result, quiet: bool) -> int:
+    """After training: a run stopped by a signal says how to resume it (exit 143 or 130); a
+    finished one gets the analyzer's summary and its report. Only the process that wrote the run
+    (rank 0) does either."""
+    from cnnlab.training.control import SIGNALS
+
+    run = result.run_dir
+    if result.stopped:
+        name, code = SIGNALS[result.stopped]
+        if run is not None:
+            import sys
+
+            where = result.checkpoint or "none written yet"
+            print(f"cnnlab: stopped by {name}: checkpoint {where}; resume with: cnnlab train --resume {run}",
+                  file=sys.stderr, flush=True)
+        return code
+    if run is None:
+        return 0
+    from cnnlab.viz import write_report
+
+    write_run_summary(run, result.model)
+    report = write_report(run, force=True)  # the run's own report: a resumed run brings it up to date
+    if not quiet:
+        print(f"run saved in {run}")
+        print(f"report: {report}")
     return 0
 
 
-def print_run(result, quiet: bool) -> None:
-    """Where a finished run lives and the report to open (only the process that wrote them prints)."""
-    if result.run_dir is not None and not quiet:
-        print(f"run saved in {result.run_dir}")
-        print(f"report: {result.run_dir / 'report.html'}")
+def write_run_summary(run, model) -> None:
+    """The analyzer's table of the run's model at its input: summary.md to read, summary.json for
+    the report (which never parses Markdown)."""
+    from cnnlab.analysis import render, summary
+    from cnnlab.run import SUMMARY_JSON, SUMMARY_MD, read_config, write_atomic
+
+    table = summary(model, tuple(read_config(run)["input_shape"]))
+    write_atomic(run / SUMMARY_MD, render(table, "md"))
+    write_atomic(run / SUMMARY_JSON, render(table, "json"))
 
 
 def run_eval(args) -> int:

@@ -7,7 +7,7 @@ ORDER = 60
 
 
 def register(subparsers) -> None:
-    from cnnlab.commands.train import SETTING_FLAGS, add_data_flags
+    from cnnlab.commands.train import SETTING_FLAGS, add_data_flags, add_run_flags
 
     finetune = subparsers.add_parser(
         "finetune",
@@ -25,14 +25,9 @@ def register(subparsers) -> None:
     finetune.add_argument("--backbone-lr-ratio", type=float, default=0.1,
                           help="backbone lr = ratio x --lr (default 0.1; the new head trains at --lr)")
     finetune.add_argument("--model", help="zoo architecture of a weights file that does not name it")
-    finetune.add_argument("--train-per-class", type=int, metavar="N",
-                          help="keep only N labelled training images per class (few-shot; built-in data sets)")
     for name, options in SETTING_FLAGS.items():
         finetune.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **options)
-    add_data_flags(finetune)
-    finetune.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    finetune.add_argument("--out", help="run directory to create (default: runs/<date>-<model>-<dataset>)")
-    finetune.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    add_run_flags(finetune)
     finetune.set_defaults(run=run_finetune, setting_flags=tuple(SETTING_FLAGS))
 
     export = subparsers.add_parser(
@@ -45,6 +40,7 @@ def register(subparsers) -> None:
     export.add_argument("--format", required=True, choices=("onnx", "torchscript", "safetensors"))
     export.add_argument("--out", help="file to write (default: RUN/export/model.onnx|.ts|.safetensors)")
     export.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    export.add_argument("--force", action="store_true", help="replace an existing file (never a run's own files)")
     export.set_defaults(run=run_export)
 
     features = subparsers.add_parser(
@@ -58,30 +54,30 @@ def register(subparsers) -> None:
     features.add_argument("--layer", help="layer name (see 'cnnlab show MODEL'); default: the input of the classifier")
     features.add_argument("--out", help=".npz file to write (default: RUN/features/<dataset>-<layer>.npz)")
     features.add_argument("--batch-size", type=int, default=256)
+    features.add_argument("--force", action="store_true", help="replace an existing file (never a run's own files)")
     add_data_flags(features)
     features.add_argument("--device", default="auto")
     features.set_defaults(run=run_features)
 
 
 def run_finetune(args) -> int:
-    from cnnlab.commands.train import print_run
+    from cnnlab.commands.train import finish_run, run_options
     from cnnlab.training.settings import TrainSettings
+    from cnnlab.training.spec import TrainSpec
     from cnnlab.transfer.finetune import finetune
 
-    overrides = {name: getattr(args, name) for name in args.setting_flags if getattr(args, name) is not None}
-    settings = TrainSettings.from_dict({**TrainSettings().to_dict(), **overrides})
-    result = finetune(args.source, settings, mode=args.mode, unfreeze_from=args.unfreeze_from,
-                      backbone_lr_ratio=args.backbone_lr_ratio, model=args.model,
-                      train_per_class=args.train_per_class, out=args.out, device=args.device, quiet=args.quiet,
-                      data_dir=args.data_dir, download=args.download)
-    print_run(result, args.quiet)
-    return 0
+    given = {name: getattr(args, name) for name in args.setting_flags if getattr(args, name) is not None}
+    settings = TrainSettings.from_dict({**TrainSettings().to_dict(), **given})
+    spec = TrainSpec(args.source, settings, out=args.out, data_dir=args.data_dir, **run_options(args))
+    result = finetune(args.source, spec, mode=args.mode, unfreeze_from=args.unfreeze_from,
+                      backbone_lr_ratio=args.backbone_lr_ratio, model=args.model)
+    return finish_run(result, args.quiet)
 
 
 def run_export(args) -> int:
     from cnnlab.transfer.export import export_run, onnx_max_difference
 
-    path, model, input_shape = export_run(args.run_dir, args.format, args.out, args.checkpoint)
+    path, model, input_shape = export_run(args.run_dir, args.format, args.out, args.checkpoint, args.force)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     if args.format == "onnx":
         try:
@@ -97,7 +93,8 @@ def run_features(args) -> int:
     from cnnlab.transfer.features import extract_run_features
 
     path, shapes = extract_run_features(args.run_dir, args.dataset, args.layer, args.out, batch_size=args.batch_size,
-                                        data_dir=args.data_dir, download=args.download, device=args.device)
+                                        data_dir=args.data_dir, download=args.download, device=args.device,
+                                        force=args.force)
     for split, shape in shapes.items():
         print(f"{split}: {shape[0]:,} images x {shape[1]:,} features")
     print(f"saved {path}")

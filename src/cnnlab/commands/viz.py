@@ -23,6 +23,7 @@ def register(subparsers) -> None:
         if image:
             parser.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, ...)")
         parser.add_argument("--out", help="folder for the PNGs (default: RUN/figures, or ./figures/MODEL)")
+        parser.add_argument("--force", action="store_true", help="replace figures that already exist")
         if subject:
             parser.add_argument("--input-shape", help="zoo model only: input C x H x W, e.g. 3x64x64")
         parser.set_defaults(run=run)
@@ -56,7 +57,7 @@ def register(subparsers) -> None:
     for name, text in (("confusion", "the confusion matrix of the test set"),
                        ("mistakes", "a grid of misclassified test images")):
         p = add(name, text, _confusion if name == "confusion" else _mistakes)
-        p.add_argument("--data-dir", help="where the run's data set lives (default: $CNNLAB_DATA or ~/.cache/cnnlab)")
+        p.add_argument("--data-dir", help="where the run's data set lives (default: where the run found it)")
     p.add_argument("--count", type=int, default=32, help="images shown (default 32, most confident first)")
 
     p = add("architecture", "a diagram of the layer stack with output shapes", _architecture)
@@ -64,15 +65,18 @@ def register(subparsers) -> None:
     report = subparsers.add_parser("report", help="write a run's self-contained report.html",
                                    description="Render a run's figures and write RUN/report.html (images embedded).")
     report.add_argument("subject", metavar="RUN", help="a run folder")
-    report.add_argument("--data-dir", help="where the run's data set lives (default: $CNNLAB_DATA or ~/.cache/cnnlab)")
+    report.add_argument("--data-dir", help="where the run's test images are (default: where the run found them)")
+    report.add_argument("--force", action="store_true", help="replace an existing report.html")
     report.set_defaults(run=_report)
 
 
 def _open(args):
     from cnnlab.analysis import parse_shape
     from cnnlab.errors import CnnlabError
+    from cnnlab.viz.figure import replace_existing
     from cnnlab.viz.subject import open_subject
 
+    replace_existing.set(args.force)
     shape = None
     if args.input_shape:
         shape = parse_shape(args.input_shape)
@@ -146,9 +150,11 @@ def _deconv(args):
 def _curves(args):
     from pathlib import Path
 
-    from cnnlab.rundir import FIGURES, require_run_dir
+    from cnnlab.run import FIGURES, require_run_dir
     from cnnlab.viz.curves import plot_curves
+    from cnnlab.viz.figure import replace_existing
 
+    replace_existing.set(args.force)
     runs = [require_run_dir(run) for run in args.runs]
     folder = Path(args.out) if args.out else runs[0] / FIGURES
     name = "curves.png" if len(runs) == 1 else "curves-" + "-vs-".join(r.resolve().name for r in runs[:4]) + ".png"
@@ -157,7 +163,7 @@ def _curves(args):
 
 def _run_subject(args):
     from cnnlab.errors import CnnlabError
-    from cnnlab.viz.subject import is_run
+    from cnnlab.run import is_run
 
     if not is_run(args.subject):
         raise CnnlabError(f"{args.subject} is not a run folder: the {args.figure} needs a trained run and its test set")
@@ -169,7 +175,7 @@ def _confusion(args):
     from cnnlab.viz.predictions import predict_test_set
 
     subject, out = _run_subject(args)
-    _print(plot_confusion(subject, predict_test_set(subject, args.data_dir), out)[0])
+    _print(plot_confusion(subject, predict_test_set(subject, args.data_dir).predictions, out)[0])
 
 
 def _mistakes(args):
@@ -189,6 +195,12 @@ def _architecture(args):
 
 
 def _report(args):
+    from cnnlab.commands.train import write_run_summary
+    from cnnlab.run import SUMMARY_JSON, require_run_dir
+    from cnnlab.run.model import load_model
     from cnnlab.viz.report import write_report
 
-    print(write_report(args.subject, args.data_dir))
+    run = require_run_dir(args.subject)
+    if not (run / SUMMARY_JSON).is_file():  # a run from before summary.json: write it first
+        write_run_summary(run, load_model(run, "last")[0])
+    print(write_report(run, args.data_dir, args.force))

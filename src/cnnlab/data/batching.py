@@ -1,4 +1,5 @@
-"""Batch plans, epochs and hold-out splits: what every loader shares (in-memory and image folders).
+"""Batch plans, epochs, positions and hold-out splits: what every loader shares (in-memory and image
+folders).
 
 Order and randomness. Each epoch draws everything from one generator seeded by (seed, epoch) only:
 first the permutation of the training set, then each batch's augmentation. So `set_epoch(e)` alone
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from cnnlab.errors import CnnlabError
 
@@ -56,19 +58,41 @@ def plan_batches(n: int, batch_size: int, rank: int = 0, world_size: int = 1, dr
 
 
 class PlannedLoader:
-    """What every loader shares: a batch plan for this rank (`plan_batches`) and the epoch that,
-    with the seed, decides the order and the augmentation."""
+    """What every loader shares: a batch plan for this rank (`plan_batches`), the epoch that, with
+    the seed, decides the order and the augmentation, and the position inside the epoch.
+
+    The position (batches yielded, and the state of the epoch's generator after them) is what a
+    mid-epoch checkpoint stores; `set_epoch(e, position)` continues from it exactly as if the
+    epoch had never been interrupted."""
 
     plan: list
     epoch: int = 0
+    _resume: dict | None = None
+    _generator: torch.Generator | None = None
+    _done: int = 0
 
     @property
     def num_samples(self) -> int:
         """Images this rank sees per epoch."""
         return sum(hi - lo for _, lo, hi, _ in self.plan)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, position: dict | None = None) -> None:
+        self.epoch, self._resume = int(epoch), position
+
+    def position(self) -> dict:
+        """Where the current epoch's iteration stands (call it between batches)."""
+        state = self._generator.get_state() if self._generator is not None else torch.zeros(0, dtype=torch.uint8)
+        return {"batch": self._done, "generator": state}
+
+    def _start(self, generator: torch.Generator) -> int:
+        """At the start of an epoch's iteration: the first batch to yield, with `generator` moved
+        to where it stood before that batch."""
+        self._generator, resume, self._resume = generator, self._resume, None
+        self._done = 0
+        if resume and resume["batch"]:
+            generator.set_state(resume["generator"])
+            self._done = resume["batch"]
+        return self._done
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -98,9 +122,14 @@ def holdout(labels: np.ndarray, val_split) -> tuple[np.ndarray, np.ndarray]:
     n = len(labels)
     if not val_split:
         return np.arange(n), np.arange(0)
-    count = round(val_split * n) if 0 < val_split < 1 else val_split
-    if not float(count).is_integer() or not 0 < count < n:
-        raise CnnlabError(f"validation split {val_split} must be a count in 1..{n - 1} or a fraction in (0, 1)")
+    if 0 < val_split < 1:
+        count = round(val_split * n)
+        if not 0 < count < n:
+            raise CnnlabError(f"--val-split {val_split} holds out {val_split} x {n:,} = {count} images: give a "
+                              f"fraction that holds out 1..{n - 1:,} images, or a count")
+    elif not float(val_split).is_integer() or not 0 < val_split < n:
+        raise CnnlabError(f"--val-split {val_split} must be a whole count of images in 1..{n - 1:,} or a fraction in (0, 1)")
+    count = round(val_split * n) if val_split < 1 else int(val_split)
     from sklearn.model_selection import train_test_split
 
     index = np.arange(n)
@@ -109,3 +138,19 @@ def holdout(labels: np.ndarray, val_split) -> tuple[np.ndarray, np.ndarray]:
     except ValueError:  # fewer held-out images than classes, or a class with a single image
         train, val = train_test_split(index, test_size=int(count), random_state=VAL_SPLIT_SEED)
     return np.sort(train), np.sort(val)
+
+
+def per_class_subset(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
+    """Indices of `per_class` images of every class (few-shot training), chosen with `seed` and
+    sorted, so the file order is kept; all indices when `per_class` is None."""
+    if per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class:
+            raise CnnlabError(f"class {c} has only {len(members)} training images, fewer than --train-per-class {per_class}")
+        chosen.append(rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+

@@ -5,14 +5,14 @@ Pillow reads, streamed through a DataLoader with worker processes and torchvisio
     val:   resize the shorter side to H * 256/224, centre-crop H x W (the test set of the run)
     then, on the device: to [0, 1], "pca:SIGMA" with ImageNet's RGB eigenvectors, normalise (ImageNet mean/std)
 
-An image that cannot be read is skipped with a warning and counted (`loader.skipped`), never fatal.
+Files whose header Pillow cannot read are left out when the folder is scanned (one warning with
+the count); an image that fails to decode later is skipped and counted (`loader.skipped`), never fatal.
 Order, worker seeds and every image's random transform derive from (seed, epoch, index) only, and
 batches are planned exactly as for the in-memory loaders (`cnnlab.data.batching.plan_batches`).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +22,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets, transforms
 
 from cnnlab.data.augment import PcaColour
-from cnnlab.data.batching import Loaders, PlannedLoader, epoch_seed, holdout, plan_batches
+from cnnlab.data.batching import Loaders, PlannedLoader, epoch_seed, holdout, per_class_subset, plan_batches
 from cnnlab.data.info import DATASETS
 from cnnlab.data.preprocess import EVAL_RESIZE, GREY_WEIGHTS, Adapter
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, warn
 
 # ImageNet RGB covariance (pixels on [0, 1]) as used for AlexNet-style PCA lighting, e.g. fb.resnet.torch
 IMAGENET_EIGVALS = np.array([0.2175, 0.0188, 0.0045], np.float32)
@@ -50,7 +50,7 @@ class _Images(Dataset):
         try:
             with Image.open(path) as img:
                 img = img.convert(self.mode)
-        except (OSError, UnidentifiedImageError, ValueError):
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             return None, path
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -81,15 +81,17 @@ class FolderLoader(PlannedLoader):
         cpu = torch.Generator().manual_seed(base)
         order = torch.randperm(len(self.dataset), generator=cpu) if self.shuffle else torch.arange(len(self.dataset))
         order = order.tolist()
-        batches = [[(order[start + i], (base + start + i) % 2**63) for i in range(lo, hi)] for start, lo, hi, _ in self.plan]
+        g = torch.Generator(device=self.device).manual_seed(base)
+        first = self._start(g)
+        plan = self.plan[first:]
+        batches = [[(order[start + i], (base + start + i) % 2**63) for i in range(lo, hi)] for start, lo, hi, _ in plan]
         loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=self.workers, collate_fn=_collate,
                             pin_memory=self.device.type == "cuda", generator=cpu)
-        g = torch.Generator(device=self.device).manual_seed(base)
-        for (start, lo, hi, size), (x, y, skipped) in zip(self.plan, loader):
-            for path in skipped:
-                if path not in self.skipped:
-                    self.skipped.add(path)
-                    warnings.warn(f"skipped unreadable image {path} ({len(self.skipped)} so far)", stacklevel=2)
+        for i, ((start, lo, hi, size), (x, y, skipped)) in enumerate(zip(plan, loader), first):
+            if skipped and not self.skipped:
+                warn(f"{skipped[0]} could not be decoded and is skipped; later ones are counted in silence")
+            self.skipped.update(skipped)
+            self._done = i + 1
             if x is None:
                 continue
             x = self.adapter.to_float(x.to(self.device, non_blocking=True))
@@ -98,20 +100,50 @@ class FolderLoader(PlannedLoader):
             yield self.adapter.normalise(x), y.to(self.device, non_blocking=True)
 
 
+SHOWN = 3  # unreadable files named in a warning
+
+
+def _readable(path: str) -> bool:
+    """Whether Pillow recognises the file (its header only: cheap, no pixels decoded)."""
+    try:
+        with Image.open(path):
+            return True
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return False
+
+
 def _scan(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    """(classes, [(path, class index)]) of `folder`, as torchvision's ImageFolder indexes it (no
-    image is opened here), or a one-line error for a folder without classes or a class without images."""
+    """(classes, [(path, class index)]) of `folder`, as torchvision's ImageFolder indexes it, keeping
+    the files whose header Pillow reads. One-line errors for fewer than two classes and for a class
+    without a readable image; unreadable files are reported once, as a count with the first names."""
+    from concurrent.futures import ThreadPoolExecutor
+
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    if not classes:
-        raise CnnlabError(f"{folder} has no class folders: put the images in {folder}/<class name>/")
+    if len(classes) < 2:
+        found = f"only the class folder {classes[0]}" if classes else "no class folders"
+        raise CnnlabError(f"{folder} has {found}: a classifier needs at least two, as {folder}/<class name>/")
     class_to_idx = {c: i for i, c in enumerate(classes)}
     samples = datasets.folder.make_dataset(folder, class_to_idx, datasets.folder.IMG_EXTENSIONS, allow_empty=True)
-    empty = [c for c, n in zip(classes, np.bincount([y for _, y in samples], minlength=len(classes))) if n == 0]
+    with ThreadPoolExecutor(8) as pool:  # opening files is I/O-bound: threads hide the latency
+        readable = list(pool.map(_readable, [path for path, _ in samples]))
+    unreadable = [path for (path, _), ok in zip(samples, readable) if not ok]
+    samples = [sample for sample, ok in zip(samples, readable) if ok]
+    counts = np.bincount([y for _, y in samples], minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts) if n == 0]
     if empty:
         extensions = ", ".join(sorted(e.lstrip(".") for e in datasets.folder.IMG_EXTENSIONS))
-        raise CnnlabError(f"class folder(s) {', '.join(empty)} in {folder} hold no images; every class needs at "
-                          f"least one image ({extensions})")
+        raise CnnlabError(f"class folder(s) {', '.join(empty)} in {folder} hold no readable image; every class "
+                          f"needs at least one ({extensions})")
+    if unreadable:
+        names = ", ".join(Path(p).name for p in unreadable[:SHOWN]) + (", ..." if len(unreadable) > SHOWN else "")
+        warn(f"{folder}: {len(unreadable)} unreadable image file(s) left out ({names})")
     return classes, samples
+
+
+def class_names(data_dir) -> list[str]:
+    """The classes of an image folder (its train/ subfolders), without reading an image."""
+    root = Path(data_dir).expanduser() / "train"
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
 def _transforms(specs, size):
@@ -133,7 +165,7 @@ def _transforms(specs, size):
 
 
 def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), val_split=0, seed=0, rank=0,
-                              world_size=1, eval_batch_size=None, workers=2, device="cpu") -> Loaders:
+                              world_size=1, eval_batch_size=None, workers=2, device="cpu", train_per_class=None) -> Loaders:
     if data_dir is None:
         raise CnnlabError("imagefolder needs --data-dir: a folder with train/<class>/ and val/<class>/ image folders")
     root = Path(data_dir).expanduser()
@@ -159,7 +191,9 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
     if sigma is not None and c != 3:
         raise CnnlabError("augmentation pca needs colour (3-channel) images")
     pca = PcaColour(sigma, IMAGENET_EIGVALS, IMAGENET_EIGVECS) if sigma is not None else None
-    train_idx, val_idx = holdout(np.array([y for _, y in samples]), val_split)
+    labels = np.array([y for _, y in samples])
+    train_idx, val_idx = holdout(labels, val_split)
+    train_idx = train_idx[per_class_subset(labels[train_idx], train_per_class, seed)]
     common = dict(rank=rank, world_size=world_size, workers=workers, device=device)
     eval_batch = eval_batch_size or batch_size
     train = FolderLoader([samples[i] for i in train_idx], train_tf, adapter, batch_size, shuffle=True, pca=pca,
@@ -170,6 +204,7 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
     described = {
         "dataset": "imagefolder",
         "source": str(root.resolve()),
+        "data_dir": str(root.resolve()),
         "train_size": len(train_idx),
         "val_size": len(val_idx),
         "test_size": len(test_samples),
@@ -184,4 +219,6 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
         "batch_size_per_process": batch_size,
         "world_size": world_size,
     }
+    if train_per_class is not None:
+        described["train_subset"] = f"{train_per_class} images per class, seed {seed}"
     return Loaders(train, val, test, classes, adapter.input_mean, adapter.input_std, described)

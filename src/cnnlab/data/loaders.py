@@ -9,10 +9,18 @@ import numpy as np
 import torch
 
 from cnnlab.data.augment import parse_augment
-from cnnlab.data.batching import VAL_SPLIT_SEED, Loaders, PlannedLoader, epoch_seed, holdout, plan_batches
+from cnnlab.data.batching import (
+    VAL_SPLIT_SEED,
+    Loaders,
+    PlannedLoader,
+    epoch_seed,
+    holdout,
+    per_class_subset,
+    plan_batches,
+)
 from cnnlab.data.info import IN_MEMORY, dataset_info
 from cnnlab.data.preprocess import Adapter, grey_stats
-from cnnlab.data.readers import load_arrays
+from cnnlab.data.readers import default_data_dir, load_arrays
 from cnnlab.errors import CnnlabError
 
 
@@ -34,7 +42,8 @@ class DeviceLoader(PlannedLoader):
         g.manual_seed(epoch_seed(self.seed, self.epoch))
         n = len(self.labels)
         order = torch.randperm(n, generator=g, device=self.device) if self.shuffle else None
-        for start, lo, hi, size in self.plan:
+        first = self._start(g)
+        for i, (start, lo, hi, size) in enumerate(self.plan[first:], first):
             if order is None:
                 x, y = self.images[start + lo:start + hi], self.labels[start + lo:start + hi]
             else:
@@ -43,7 +52,12 @@ class DeviceLoader(PlannedLoader):
             x = self.adapter.to_float(x)
             for augmentation in self.augment:
                 x = augmentation(x, g, lo, size)
+            self._done = i + 1
             yield self.adapter.normalise(x), y
+
+    def positions(self) -> np.ndarray:
+        """Indices into the split of the images this rank yields, in order (unshuffled loaders)."""
+        return np.concatenate([np.arange(start + lo, start + hi) for start, lo, hi, _ in self.plan] or [np.zeros(0, int)])
 
 
 def _check_positive(**values):
@@ -53,8 +67,13 @@ def _check_positive(**values):
 
 
 def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=False, device="cpu", augment=(),
-                  val_split=0, seed=0, rank=0, world_size=1, eval_batch_size=None, workers=2) -> Loaders:
-    """Train / validation / test loaders of data set `name` for a model taking `input_shape` (C, H, W)."""
+                  val_split=0, seed=0, rank=0, world_size=1, eval_batch_size=None, workers=2,
+                  train_per_class=None) -> Loaders:
+    """Train / validation / test loaders of data set `name` for a model taking `input_shape` (C, H, W).
+
+    `train_per_class` keeps that many training images per class (few-shot), chosen with `seed`
+    after the validation hold-out. The description records where the files were found
+    (`data_dir`), so commands that read the run later find them again."""
     _check_positive(batch_size=batch_size, eval_batch_size=eval_batch_size, world_size=world_size)
     if not 0 <= rank < world_size:
         raise CnnlabError(f"rank {rank} is not in 0..{world_size - 1}")
@@ -64,10 +83,12 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
 
         return build_imagefolder_loaders(data_dir, input_shape, batch_size, augment=augment, val_split=val_split,
                                          seed=seed, rank=rank, world_size=world_size,
-                                         eval_batch_size=eval_batch_size, workers=workers, device=device)
+                                         eval_batch_size=eval_batch_size, workers=workers, device=device,
+                                         train_per_class=train_per_class)
     x_train, y_train, classes = load_arrays(name, "train", data_dir, download)
     x_test, y_test, _ = load_arrays(name, "test", data_dir)
     train_idx, val_idx = holdout(y_train, val_split)
+    train_idx = train_idx[per_class_subset(y_train[train_idx], train_per_class, seed)]
     mean, std = info.mean, info.std
     if (info.shape[0], input_shape[0]) == (3, 1):
         mean, std = grey_stats(x_train[train_idx])
@@ -86,6 +107,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
     described = {
         "dataset": name,
         "source": info.source,
+        "data_dir": None if name == "digits" else str(default_data_dir(data_dir).resolve()),
         "train_size": len(train_idx),
         "val_size": len(val_idx),
         "test_size": len(y_test),
@@ -99,6 +121,8 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
         "batch_size_per_process": batch_size,
         "world_size": world_size,
     }
+    if train_per_class is not None:
+        described["train_subset"] = f"{train_per_class} images per class, seed {seed}"
     if name == "digits":
         described["split"] = "scikit-learn digits, stratified train/test split, seed 0"
     return Loaders(train, val, test, classes, adapter.input_mean, adapter.input_std, described)

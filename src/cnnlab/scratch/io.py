@@ -4,16 +4,13 @@ read with safetensors.numpy so torch is never imported)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
-from cnnlab import rundir
 from cnnlab.errors import CnnlabError
+from cnnlab.run import WEIGHTS, find_checkpoint, read_config
 from cnnlab.scratch.layers import Sequential
 from cnnlab.scratch.models import MODELS
-
-WEIGHTS = "model.safetensors"  # the file name cnnlab.training.checkpoint writes (kept torch-free here)
 
 
 def save(model: Sequential, path: str | os.PathLike) -> None:
@@ -28,20 +25,21 @@ def load(model: Sequential, path: str | os.PathLike) -> Sequential:
 
 
 def run_weights(run: str | os.PathLike, which: str = "best") -> dict[str, np.ndarray]:
-    """The weights of checkpoint `which` of a run (falling back to "last", and to a "*.old" copy
-    left by an interrupted save), as NumPy arrays keyed by state-dict name."""
+    """The weights of checkpoint `which` of a run (with the fallbacks of
+    `cnnlab.run.find_checkpoint`), as NumPy arrays keyed by state-dict name."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    folder = Path(run) / rundir.CHECKPOINTS
-    for name in (which, f"{which}.old", "last", "last.old"):
-        if (folder / name / WEIGHTS).is_file():
-            return load_file(str(folder / name / WEIGHTS))
-    raise CnnlabError(f"{run} has no {rundir.CHECKPOINTS}/{which}/{WEIGHTS}: give a run folder written by 'cnnlab train'")
+    _, folder = find_checkpoint(run, which)
+    try:
+        return load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError) as error:
+        raise CnnlabError(f"{folder / WEIGHTS} is not a readable safetensors file ({error})") from None
 
 
 def load_run(run: str | os.PathLike, which: str = "best") -> Sequential:
     """The scratch twin of a run's model (built from its config.json) with the run's weights."""
-    config = rundir.read_config(run)
+    config = read_config(run)
     if config.get("model") not in MODELS:
         raise CnnlabError(f"the scratch engine builds {', '.join(MODELS)}, not {config.get('model')!r}")
     model = MODELS[config["model"]](**config.get("model_kwargs", {}))

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
+
+from cnnlab.device import pick_device
+from cnnlab.run.predictions import Predictions
 
 
 @dataclass(frozen=True)
@@ -26,23 +30,6 @@ class Place:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def pick_device(requested: str, local_rank: int = 0) -> torch.device:
-    """"auto" is CUDA when present; under torchrun each local rank gets its own GPU."""
-    from cnnlab.errors import CnnlabError
-
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise CnnlabError("--device cuda asked for, but PyTorch sees no CUDA GPU: use --device cpu or auto")
-        if requested == "cuda":
-            requested = f"cuda:{local_rank}"
-    try:
-        return torch.device(requested)
-    except RuntimeError:
-        raise CnnlabError(f"unknown --device '{requested}': use auto, cpu or cuda") from None
 
 
 def setup(requested_device: str) -> Place:
@@ -74,3 +61,28 @@ def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
 def barrier() -> None:
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
+
+
+def gather_objects(obj) -> list:
+    """`obj` of every rank, in rank order (a one-element list when not distributed)."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return [obj]
+    objects = [None] * dist.get_world_size()
+    plain = {k: v.cpu() if torch.is_tensor(v) else v for k, v in obj.items()} if isinstance(obj, dict) else obj
+    dist.all_gather_object(objects, plain)
+    return objects
+
+
+def gather_predictions(evaluation) -> Predictions:
+    """The whole split's predictions from every rank's shard, in the split's order when the loader
+    knows each image's position (in-memory data), else in rank order."""
+    shards = gather_objects((evaluation.predictions, evaluation.positions))
+    if len(shards) == 1:
+        return evaluation.predictions
+    parts = [p for p, _ in shards]
+    merged = Predictions(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("labels", "top", "probs")))
+    if all(positions is not None for _, positions in shards):
+        order = np.argsort(np.concatenate([positions for _, positions in shards]), kind="stable")
+        merged = Predictions(merged.labels[order], merged.top[order], merged.probs[order])
+    return merged
+

@@ -7,39 +7,41 @@ from pathlib import Path
 
 import torch
 
-from cnnlab import rundir
+from cnnlab import run as rundir
+from cnnlab.device import autocast_for, pick_device, resolve_precision
 from cnnlab.errors import CnnlabError
-from cnnlab.training.distributed import pick_device
-from cnnlab.training.metrics import evaluate, logits_of
-from cnnlab.training.trainer import autocast_for, resolve_precision
+from cnnlab.inference import infer, logits_of
+from cnnlab.run.model import load_model
 
 
 def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1024, data_dir=None,
                  download=False, device="auto") -> tuple[dict, Path]:
-    """Evaluate a run on `split` of `dataset` (default: its own); writes eval-<dataset>[-val].json
-    into the run and returns (report, path)."""
+    """Evaluate a run on `split` of `dataset` (default: its own, read from where it was found);
+    writes eval-<dataset>[-val].json into the run (a new evaluation replaces the last one) and
+    returns (report, path)."""
     from cnnlab.data.loaders import build_loaders
 
     device = pick_device(device)
-    run, checkpoint = rundir.locate(path, which)
-    model, config = rundir.load_model(checkpoint, which, device)
+    model, config, checkpoint = load_model(path, which, device)
+    run = rundir.run_of(checkpoint)
+    own = dataset is None or dataset == config["dataset"]["dataset"]
     dataset = dataset or config["dataset"]["dataset"]
-    val_split = config["train"].get("val_split", 0) if split == "val" else 0
+    val_split = config.get("train", {}).get("val_split", 0) if split == "val" else 0
     if split == "val" and not val_split:
         raise CnnlabError("this run held out no validation split: evaluate --split test")
-    data = build_loaders(dataset, tuple(config["input_shape"]), batch_size, data_dir=data_dir, download=download,
-                         device=device, val_split=val_split, seed=config["seed"])
+    data = build_loaders(dataset, tuple(config["input_shape"]), batch_size,
+                         data_dir=rundir.data_dir_of(config, data_dir) if own else data_dir, download=download,
+                         device=device, val_split=val_split, seed=config.get("seed", 0))
     num_classes = config["model_kwargs"].get("num_classes", len(data.classes))
     if len(data.classes) != num_classes:
         raise CnnlabError(f"{dataset} has {len(data.classes)} classes but the run's model predicts {num_classes}")
     loader = data.val if split == "val" else data.test
     autocast = autocast_for(resolve_precision(config.get("precision", "auto"), device), device)
-    report = evaluate(model, loader, num_classes, autocast, channels_last=False)
+    report = infer(model, loader, num_classes, autocast=autocast).metrics
     report = {"model": config["model"], "dataset": dataset, "split": split, "checkpoint": checkpoint.name,
               "classes": list(data.classes), **report}
-    out = run / (f"eval-{dataset}.json" if split == "test" else f"eval-{dataset}-{split}.json")
-    rundir.write_json_atomic(out, report)
-    return report, out
+    name = f"eval-{dataset}.json" if split == "test" else f"eval-{dataset}-{split}.json"
+    return report, rundir.write_json_atomic(run / name, report)
 
 
 def predict_images(run, images, *, which="best", top=5, device="auto"):
@@ -47,7 +49,7 @@ def predict_images(run, images, *, which="best", top=5, device="auto"):
     from cnnlab.data.preprocess import load_image
 
     device = pick_device(device)
-    model, config = rundir.load_model(run, which, device)
+    model, config, _ = load_model(run, which, device)
     data = config["dataset"]
     classes = data["classes"]
     native = data.get("native_shape") if data.get("dataset") != "imagefolder" else None

@@ -17,6 +17,8 @@ import dataclasses
 import difflib
 import fnmatch
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -52,6 +54,7 @@ class TrainSettings:
     label_smoothing: float = 0.0
     aux_weight: float = 0.3  # GoogLeNet's auxiliary classifiers
     val_split: float = 0  # images (>= 1) or fraction (< 1) held out of the training set
+    train_per_class: int | None = None  # few-shot: keep this many training images per class
     augment: list[str] = field(default_factory=list)
     seed: int = 0
     precision: str = "auto"
@@ -67,7 +70,7 @@ class TrainSettings:
             positive["epochs"] = self.epochs
         if self.max_steps is not None:
             positive["max_steps"] = self.max_steps
-        for name in ("eval_batch_size", "threads"):
+        for name in ("eval_batch_size", "threads", "train_per_class"):
             if getattr(self, name) is not None:
                 positive[name] = getattr(self, name)
         for name, value in positive.items():
@@ -101,11 +104,38 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, values: dict, origin: str = "settings") -> "TrainSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Settings from a recipe or a config.json: unknown names and values of the wrong type are
+        one-line errors naming `origin` (a hand-edited file must not become a traceback)."""
+        if not isinstance(values, dict):
+            raise CnnlabError(f"{origin}: the settings must be a JSON object")
+        types = typing.get_type_hints(cls)
+        unknown = sorted(set(values) - set(types))
         if unknown:
             raise CnnlabError(f"{origin}: unknown setting(s) {', '.join(unknown)}")
+        for name, value in values.items():
+            if not _has_type(value, types[name]):
+                raise CnnlabError(f"{origin}: setting '{name}' must be {_type_name(types[name])}, not {value!r}")
         return cls(**values)
+
+
+def _has_type(value, kind) -> bool:
+    """isinstance for the annotations TrainSettings uses (int | None, list[str], float ...)."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return any(_has_type(value, k) for k in typing.get_args(kind))
+    if kind is type(None):
+        return value is None
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _type_name(kind) -> str:
+    return str(kind).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
 RECIPE_INFO = ("description", "reference", "defaults_for")

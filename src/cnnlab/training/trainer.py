@@ -1,32 +1,26 @@
-"""The training loop: one function that turns a model name, settings and data into a run directory.
+"""The training loop: `train(spec)` turns a `TrainSpec` into a run directory and returns a result.
 
-    train(model_name, settings, *, model=None, model_kwargs=None, recipe=None, data=None,
-          out=None, runs_root="runs", device="auto", quiet=False, data_dir=None, download=False,
-          input_shape=None, param_groups=None, frozen=(), source=None, resume=None) -> RunResult
+The trainer writes only what training owns (through `cnnlab.run`): config.json, metrics.jsonl,
+checkpoints/ and predictions.npz, under the run's lock. The command line composes what follows
+(the analyzer's summary, the report).
 
-- `model_name`: zoo name, written to config.json so `rundir.load_model` can rebuild the model.
-- `settings`: `TrainSettings` (see `settings.resolve_settings` for recipe + overrides).
-- `model`: a pre-built model (finetuning); its architecture must be what
-  `cnnlab.create(model_name, **model_kwargs)` builds, since that is how the run is reloaded.
-  Without it the zoo builds one with `num_classes` (from the data) and `in_channels` (from
-  `input_shape`) unless `model_kwargs` says otherwise.
-- `data`: loaders as `cnnlab.data.loaders.build_loaders` returns them; built from the settings
-  when None.
-- `param_groups`: optimizer groups, dicts with "params" and an optional "lr_mult" (the group's lr
-  is settings.lr * lr_mult under every schedule). Default: all parameters, multiplier 1.
-- `frozen`: modules whose parameters are not trained and which stay in eval mode (BatchNorm
-  statistics and dropout fixed) while the rest trains.
-- `source`: stored as config.json's "source" (finetune: where the starting weights came from).
-- `resume`: a run directory; the run continues from its last checkpoint with its own settings
-  (only `epochs`/`max_steps`/`threads` may change), bit for bit as if never interrupted on CPU.
+What survives what (docs/training.md has the table):
+- every finished epoch's records live in the checkpoint's state ("history") before they are
+  appended to metrics.jsonl, and a resume rewrites metrics.jsonl from it, so a kill between the
+  two writes, or in the middle of either, loses nothing;
+- checkpoints are also written inside an epoch (`spec.checkpoint_every` steps,
+  `spec.checkpoint_minutes` of training) with the loader's position, its generator and the
+  epoch's running sums, so a resumed run continues bit for bit on the CPU;
+- SIGTERM and SIGINT finish the current step, write a checkpoint there and return
+  (`RunResult.stopped`); under torchrun every process stops at the same step (`training.control`).
 
-Under `torchrun` each rank trains on its shard of every global batch (`settings.batch_size` is the
+Under torchrun each rank trains on its shard of every global batch (`settings.batch_size` is the
 global batch); only rank 0 writes the run directory.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import inspect
 import math
 import platform
@@ -40,16 +34,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnlab import rundir
+from cnnlab import run as rundir
+from cnnlab.device import autocast_for, resolve_precision, seed_everything
 from cnnlab.errors import CnnlabError
+from cnnlab.inference import infer, logits_of
+from cnnlab.run.checkpoint import FORMAT, check_trainer_state, load_checkpoint, save_checkpoint
+from cnnlab.run.model import load_weights
+from cnnlab.run.predictions import save_predictions
 from cnnlab.training import distributed
-from cnnlab.training.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-from cnnlab.training.metrics import Running, evaluate, logits_of
+from cnnlab.training.control import Control, StopSignals
+from cnnlab.training.metrics import Running
 from cnnlab.training.optim import Schedule, build_optimizer
 from cnnlab.training.progress import EpochBar, epoch_line, print_line
 from cnnlab.training.settings import TrainSettings
-
-EXTENDABLE = ("epochs", "max_steps", "threads")  # the settings a resumed run may change
+from cnnlab.training.spec import Start, TrainSpec
 
 
 class TrainingDiverged(CnnlabError):
@@ -60,8 +58,10 @@ class TrainingDiverged(CnnlabError):
 class RunResult:
     run_dir: Path | None  # None on ranks other than 0
     model: nn.Module
-    history: list[dict] = field(default_factory=list)  # the metrics records of this process's epochs
+    history: list[dict] = field(default_factory=list)  # every finished epoch's metrics records
     best: dict | None = None  # {"epoch", "metric", "value"} of the best checkpoint
+    stopped: int = 0  # the signal (SIGTERM, SIGINT) that stopped the run early; 0 if it finished
+    checkpoint: Path | None = None  # the last checkpoint written
 
 
 def versions() -> dict:
@@ -71,20 +71,6 @@ def versions() -> dict:
 
     return {"cnnlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "python": platform.python_version(), "numpy": np.__version__}
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" is bf16 autocast on CUDA and fp32 elsewhere (CPU bf16 is slower and less exact)."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return precision
-
-
-def autocast_for(precision: str, device: torch.device):
-    """A factory of autocast contexts for the precision (fp32: no autocast)."""
-    if precision == "bf16":
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext
 
 
 def default_model_kwargs(model_name: str, num_classes: int, input_shape) -> dict:
@@ -133,36 +119,6 @@ def set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
-def gather_rng_states(device: torch.device) -> list[dict]:
-    """Every rank's RNG state (rank order), so a resumed DDP run continues each rank's stream."""
-    state = rng_state(device)
-    if not (torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1):
-        return [state]
-    states = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(states, {k: v.cpu() if torch.is_tensor(v) else v for k, v in state.items()})
-    return states
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def settings_for_resume(saved: dict, requested: TrainSettings | None, explicit: set[str]) -> TrainSettings:
-    """The run's own settings; of those the caller set explicitly only epochs/max_steps may differ."""
-    settings = TrainSettings.from_dict(saved, "config.json train")
-    if requested is None:
-        return settings
-    changed = sorted(
-        name for name in explicit if name not in EXTENDABLE and getattr(requested, name) != getattr(settings, name)
-    )
-    if changed:
-        raise CnnlabError(f"a resumed run keeps its settings; drop --{', --'.join(n.replace('_', '-') for n in changed)} "
-                          "(only --epochs, --max-steps and --threads may change)")
-    return settings.replace(**{name: getattr(requested, name) for name in EXTENDABLE if name in explicit}).validate()
-
-
 def build_data(settings: TrainSettings, input_shape, place: distributed.Place, data_dir, download):
     from cnnlab.data.loaders import build_loaders
 
@@ -183,125 +139,101 @@ def build_data(settings: TrainSettings, input_shape, place: distributed.Place, d
         world_size=place.world_size,
         eval_batch_size=settings.eval_batch_size or 4 * per_rank,
         workers=settings.workers,
+        train_per_class=settings.train_per_class,
     )
 
 
-def read_trainer_checkpoint(run) -> tuple[dict, dict]:
-    """(weights, trainer state) of a run's last checkpoint, refusing one 'cnnlab train' did not write."""
-    model_state, state = load_checkpoint(run, "last")
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CnnlabError(f"{run}: the checkpoint was not written by 'cnnlab train' (no {FORMAT} marker)")
-    return model_state, state
+def optimizer_groups(model: nn.Module, start: Start | None) -> tuple[list[dict], list[nn.Module]]:
+    """(optimizer groups of parameters, frozen modules) from a transfer plan; all parameters at
+    multiplier 1 without one."""
+    if start is None:
+        return [{"params": list(model.parameters())}], []
+    params = dict(model.named_parameters())
+    groups = [{"params": [params[name] for name in group["names"]], "lr_mult": group["lr_mult"]}
+              for group in start.groups]
+    return groups, [model.get_submodule(name) for name in start.frozen]
 
 
-def end_of_run(run_dir: Path, model: nn.Module, config: dict, data_dir=None, quiet: bool = False) -> None:
-    """Everything that turns a finished run into something to read: the analyzer's table
-    (summary.md) and the report. The one place for end-of-run hooks (rank 0 only)."""
-    from cnnlab.analysis import render, summary
-    from cnnlab.viz import write_report
+def new_config(spec: TrainSpec, settings, model_kwargs, input_shape, data, place, precision, start) -> dict:
+    config = {
+        "model": spec.model,
+        "model_kwargs": model_kwargs,
+        "input_shape": list(input_shape),
+        "dataset": data.describe(),
+        "train": settings.to_dict(),
+        "recipe": spec.recipe,
+        "seed": settings.seed,
+        "device": str(place.device),
+        "precision": precision,
+        "world_size": place.world_size,
+        "versions": versions(),
+        "source": start.source if start else None,
+    }
+    if start is not None:
+        config["plan"] = start.to_config()
+    return config
 
-    (run_dir / "summary.md").write_text(render(summary(model, tuple(config["input_shape"])), "md"))
-    write_report(run_dir, data_dir)
 
+def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResult:
+    """Train as `spec` says (a new run, or `spec.resume` continued) and write the run directory.
+    `data`: loaders as `cnnlab.data.loaders.build_loaders` returns them (built from the settings
+    when None); `start`: a transfer's starting point."""
+    from cnnlab.models import card, create, resolve
 
-def train(
-    model_name: str,
-    settings: TrainSettings | None = None,
-    *,
-    model: nn.Module | None = None,
-    model_kwargs: dict | None = None,
-    recipe: str | None = None,
-    data=None,
-    out=None,
-    runs_root="runs",
-    device: str = "auto",
-    quiet: bool = False,
-    data_dir=None,
-    download: bool = False,
-    input_shape=None,
-    param_groups: list[dict] | None = None,
-    frozen=(),
-    source=None,
-    resume=None,
-    explicit: set[str] = frozenset(EXTENDABLE),
-) -> RunResult:
-    """Train and write a run directory (see the module docstring). `explicit`: the setting names
-    the user gave (for resume: which of them must match the saved run)."""
-    from cnnlab.models import card, resolve
+    model_name = resolve(spec.model)
+    settings = spec.settings.validate()
+    config = rundir.read_config(spec.resume) if spec.resume is not None else None
+    if config is not None and start is None:
+        start = Start.from_config(config)
+    if spec.resume is None and spec.out is not None and Path(spec.out).exists():
+        rundir.new_run_dir(spec.out, model_name, settings.dataset)  # the one-line refusal, on every rank
+    input_shape = tuple(spec.input_shape or card(model_name).input_shape)
 
-    model_name = resolve(model_name)
-    config = None
-    if resume is not None:
-        config = rundir.read_config(resume)
-        if resolve(config["model"]) != model_name:
-            raise CnnlabError(f"{resume} trained {config['model']}, not {model_name}: resume it as "
-                              f"'cnnlab train {config['model']} --resume {resume}'")
-        settings = settings_for_resume(config["train"], settings, set(explicit))
-        model_kwargs = config["model_kwargs"] if model_kwargs is None else model_kwargs
-        input_shape = config["input_shape"]
-        recipe, source = config.get("recipe"), config.get("source")
-        checkpoint = read_trainer_checkpoint(resume)  # fail now, before any work, if not ours or unreadable
-    elif out is not None and Path(out).exists():
-        raise CnnlabError(f"output folder {out} already exists: choose another --out, or --resume {out}")
-    settings = (settings or TrainSettings()).validate()
-    input_shape = tuple(input_shape or card(model_name).input_shape)
-
-    place = distributed.setup(device)
+    place = distributed.setup(spec.device)
     threads_before = torch.get_num_threads()
     if place.device.type == "cpu" and settings.threads:
         torch.set_num_threads(settings.threads)  # for this run only: restored below
+    lock = None
     try:
         precision = resolve_precision(settings.precision, place.device)
         if place.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         seed_everything(settings.seed)
         if data is None:
-            data = build_data(settings, input_shape, place, data_dir, download)
-        if model_kwargs is None:
-            model_kwargs = default_model_kwargs(model_name, len(data.classes), input_shape)
-        if model is None:
-            from cnnlab.models import create
-
-            model = create(model_name, **model_kwargs)
+            data = build_data(settings, input_shape, place, spec.data_dir, spec.download)
+        model_kwargs = spec.model_kwargs or default_model_kwargs(model_name, len(data.classes), input_shape)
+        model = start.model if start is not None and start.model is not None else create(model_name, **model_kwargs)
         seed_everything(settings.seed + place.rank)  # dropout differs across ranks, repeats across runs
-
-        trainer = _Trainer(model, settings, data, place, precision, param_groups, frozen, quiet or not place.is_main)
-        if config is None:
-            config = {
-                "model": model_name,
-                "model_kwargs": model_kwargs,
-                "input_shape": list(input_shape),
-                "dataset": {**data.describe(), "classes": list(data.classes), "mean": list(data.mean),
-                            "std": list(data.std)},
-                "train": settings.to_dict(),
-                "recipe": recipe,
-                "seed": settings.seed,
-                "device": str(place.device),
-                "precision": precision,
-                "world_size": place.world_size,
-                "versions": versions(),
-                "source": source,
-            }
-            run_dir = rundir.new_run_dir(out, model_name, settings.dataset, runs_root) if place.is_main else None
-        else:
+        groups, frozen = optimizer_groups(model, start)
+        trainer = _Trainer(model, settings, data, place, precision, groups, frozen, spec.quiet or not place.is_main)
+        run_dir = None
+        if place.is_main:
+            run_dir = spec.resume or rundir.new_run_dir(spec.out, model_name, settings.dataset, spec.runs_root)
+            lock = rundir.RunLock(run_dir).acquire()
+        if spec.resume is not None:
+            weights, state, folder = load_checkpoint(spec.resume, "last")
+            trainer.load(weights, check_trainer_state(state, folder), folder)
             config["train"] = settings.to_dict()
-            run_dir = Path(resume) if place.is_main else None
-            trainer.load(*checkpoint, resume)
+        else:
+            config = new_config(spec, settings, model_kwargs, input_shape, data, place, precision, start)
         if run_dir is not None:
             rundir.write_config(run_dir, config)
-        result = trainer.fit(run_dir)
-        if run_dir is not None:
-            end_of_run(run_dir, trainer.net, config, data_dir, quiet)
+            if spec.resume is not None:
+                rundir.rewrite_metrics(run_dir, trainer.history)  # drops a torn line, restores a lost epoch
+        with StopSignals() as signals:
+            control = Control(signals, spec.checkpoint_every, spec.checkpoint_minutes, place.world_size)
+            return trainer.fit(run_dir, control)
     finally:
+        if lock is not None:
+            lock.release()
         distributed.teardown()
         torch.set_num_threads(threads_before)
-    return result
 
 
 class _Trainer:
     """The state of one run: model, optimizer, schedule, counters; `fit` runs the epochs."""
 
-    def __init__(self, model, settings: TrainSettings, data, place, precision, param_groups, frozen, quiet):
+    def __init__(self, model, settings: TrainSettings, data, place, precision, groups, frozen, quiet):
         self.settings, self.data, self.place, self.quiet = settings, data, place, quiet
         self.device = place.device
         self.channels_last = self.device.type == "cuda"
@@ -321,7 +253,6 @@ class _Trainer:
             self.forward = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         if settings.compile:
             self.forward = torch.compile(self.forward, mode=None if settings.compile == "default" else settings.compile)
-        groups = param_groups or [{"params": list(model.parameters())}]
         self.optimizer = build_optimizer(groups, settings, self.device)
         self.steps_per_epoch = len(data.train)
         if self.steps_per_epoch == 0:
@@ -333,6 +264,10 @@ class _Trainer:
         self.loss_fn = criterion(settings)
         self.epoch, self.step, self.elapsed = 0, 0, 0.0
         self.best: dict | None = None
+        self.history: list[dict] = []
+        self.running = Running(self.device)  # the current epoch's sums (saved in mid-epoch checkpoints)
+        self.position: dict | None = None  # where a resumed epoch continues
+        self.checkpoint: Path | None = None
 
     # --- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict:
@@ -340,32 +275,34 @@ class _Trainer:
             "format": FORMAT,
             "epoch": self.epoch,
             "step": self.step,
-            "elapsed": self.elapsed,
+            "elapsed": float(self.elapsed),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "best": self.best,
-            "rng": gather_rng_states(self.device),
+            "rng": distributed.gather_objects(rng_state(self.device)),
+            "history": self.history,
+            "position": self.data.train.position() if self.running.steps_taken else None,
+            "running": self.running.state_dict(),
         }
 
-    def load(self, model_state: dict, state: dict, run) -> None:
-        try:
-            self.net.load_state_dict(model_state)
-        except RuntimeError as error:
-            raise CnnlabError(f"{run}: checkpoint weights do not fit the model ({str(error).splitlines()[0]})") from None
+    def load(self, weights: dict, state: dict, folder: Path) -> None:
+        load_weights(self.net, weights, folder)
         self.optimizer.load_state_dict(state["optimizer"])  # moves its tensors to the parameters' device
         self.schedule.load_state_dict(state["schedule"])
         self.epoch, self.step, self.elapsed, self.best = state["epoch"], state["step"], state["elapsed"], state["best"]
+        self.history = list(state["history"])
         rngs = state["rng"]
         set_rng_state(rngs[self.place.rank] if len(rngs) == self.place.world_size else rngs[0], self.device)
+        if state.get("position") is not None:  # a checkpoint from inside an epoch
+            self.position = state["position"]
+            self.running.load_state_dict(state["running"], holds_totals=self.place.is_main)
 
-    def save(self, run_dir: Path, improved: bool) -> None:
+    def save(self, run_dir: Path | None, names: tuple[str, ...] = ("last",)) -> None:
         weights, state = self.net.state_dict(), self.state()  # every rank joins the RNG gather
         if run_dir is None:
             return
-        checkpoints = run_dir / rundir.CHECKPOINTS
-        save_checkpoint(checkpoints, "last", weights, state)
-        if improved:
-            save_checkpoint(checkpoints, "best", weights, state)
+        for name in names:
+            self.checkpoint = save_checkpoint(run_dir / rundir.CHECKPOINTS, name, weights, state)
 
     # --- the loop ----------------------------------------------------------------------------
     def set_train_mode(self) -> None:
@@ -373,28 +310,30 @@ class _Trainer:
         for module in self.frozen:
             module.eval()
 
-    def check_finite(self, reading: dict, epoch_start_step: int, run_dir) -> None:
+    def check_finite(self, reading: dict, run_dir) -> None:
         if reading["first_nonfinite"] is None:
             return
-        step = epoch_start_step + reading["first_nonfinite"] + 1
+        step = self.epoch * self.steps_per_epoch + reading["first_nonfinite"] + 1
         where = f" in {run_dir / rundir.CHECKPOINTS}" if run_dir else ""
         kept = f"the last good checkpoint (epoch {self.epoch}) is kept{where}" if self.epoch else "no epoch had finished"
         raise TrainingDiverged(f"the loss became NaN or infinite at epoch {self.epoch + 1}, step {step}: training "
                                f"stopped; {kept} (try a lower --lr or --warmup)")
 
-    def train_epoch(self, run_dir) -> tuple[dict, float]:
-        self.data.train.set_epoch(self.epoch)
+    def train_epoch(self, run_dir, control: Control) -> int:
+        """Train until the epoch ends or a signal stops it (returns that signal, else 0)."""
+        self.data.train.set_epoch(self.epoch, self.position)
+        self.position = None
         self.set_train_mode()
-        running = Running(self.device)
-        bar = EpochBar(self.epoch + 1, self.epochs, min(self.steps_per_epoch, self.total_steps - self.step), self.quiet)
-        start_step, started = self.step, time.perf_counter()
-        interval = self.settings.log_interval
-        lr = self.settings.lr * self.schedule.factor(self.step)
+        done = self.running.steps_taken
+        bar = EpochBar(self.epoch + 1, self.epochs, min(self.steps_per_epoch, self.total_steps - self.step + done),
+                       self.quiet)
+        bar.advance(done)
+        started, interval = time.perf_counter(), self.settings.log_interval
         try:
             for x, y in self.data.train:
                 if self.step >= self.total_steps:
                     break
-                lr = self.schedule.apply(self.optimizer, self.step)
+                self.lr = self.schedule.apply(self.optimizer, self.step)
                 if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with self.autocast():
@@ -403,48 +342,75 @@ class _Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
-                running.update(loss, logits_of(output), y)
+                self.running.update(loss, logits_of(output), y)
                 self.step += 1
                 bar.advance()
-                if (self.step - start_step) % interval == 0:
-                    reading = running.read()
-                    self.check_finite(reading, start_step, run_dir)
+                if self.running.steps_taken % interval == 0:
+                    reading = self.running.read()
+                    self.check_finite(reading, run_dir)
                     bar.show(loss=reading["loss"], top1=reading["top1"],
-                             images_per_s=reading["images"] / (time.perf_counter() - started))
-            reading = running.read()
+                             images_per_s=reading["images"] / max(time.perf_counter() - started, 1e-9))
+                stop, due = control.poll(self.step)
+                if stop or due:
+                    started = self.clock(started)
+                    self.save(run_dir)
+                    control.checkpointed()
+                if stop:
+                    return stop
         finally:
             bar.close()
-        self.check_finite(reading, start_step, run_dir)
-        seconds = time.perf_counter() - started
-        reading["images_per_s"] = reading["images"] / seconds
-        return reading, lr
+        self.clock(started)
+        return 0
 
-    def fit(self, run_dir: Path | None) -> RunResult:
-        history = []
-        began = time.perf_counter() - self.elapsed
+    def clock(self, started: float) -> float:
+        """Add the training time since `started` to the run's and the epoch's; returns now."""
+        now = time.perf_counter()
+        self.elapsed += now - started
+        self.running.seconds += now - started
+        return now
+
+    def fit(self, run_dir: Path | None, control: Control) -> RunResult:
+        self.lr = self.settings.lr * self.schedule.factor(self.step)
         while self.epoch < self.epochs and self.step < self.total_steps:
-            train, lr = self.train_epoch(run_dir)
+            stopped = self.train_epoch(run_dir, control)
+            if stopped:
+                return self.result(run_dir, stopped)
+            train = self.running.read()
+            self.check_finite(train, run_dir)
+            train["images_per_s"] = train["images"] / max(self.running.seconds, 1e-9)
             val = self.evaluate(self.data.val)
-            test = self.evaluate(self.data.test)
+            test = self.evaluate(self.data.test, keep_predictions=True)
             self.epoch += 1
-            self.schedule.end_epoch(val["loss"] if val else train["loss"])
-            improved = self.improve(train, val)
-            self.elapsed = time.perf_counter() - began
-            records = [self.record("train", train, lr=lr, images_per_s=train["images_per_s"])]
-            records += [self.record(name, split) for name, split in (("val", val), ("test", test)) if split]
-            history += records
-            self.save(run_dir, improved)
+            self.schedule.end_epoch(val.metrics["loss"] if val else train["loss"])
+            improved = self.improve(train, val and val.metrics)
+            records = [self.record("train", train, lr=self.lr, images_per_s=train["images_per_s"])]
+            records += [self.record(name, split.metrics) for name, split in (("val", val), ("test", test)) if split]
+            self.history += records
+            self.running = Running(self.device)
+            predictions = distributed.gather_predictions(test)
+            if run_dir is not None:  # predictions, then the checkpoint that holds the records, then the records
+                save_predictions(run_dir, dataclasses.replace(predictions, epoch=self.epoch, step=self.step))
+            self.save(run_dir, ("last", "best") if improved else ("last",))
+            control.checkpointed()
             if run_dir is not None:
-                for record in records:
-                    rundir.append_metrics(run_dir, record)
-                print_line(epoch_line(epoch=self.epoch, epochs=self.epochs, train=train, val=val, test=test, lr=lr,
-                                      seconds=self.elapsed, images_per_s=train["images_per_s"]), self.quiet)
-        return RunResult(run_dir, self.net, history, self.best)
+                rundir.append_metrics(run_dir, records)
+                print_line(epoch_line(epoch=self.epoch, epochs=self.epochs, train=train, val=val and val.metrics,
+                                      test=test.metrics, lr=self.lr, seconds=self.elapsed,
+                                      images_per_s=train["images_per_s"]), self.quiet)
+            stopped = control.settle()
+            if stopped:
+                return self.result(run_dir, stopped)
+        return self.result(run_dir, 0)
 
-    def evaluate(self, loader) -> dict | None:
+    def result(self, run_dir, stopped: int) -> RunResult:
+        return RunResult(run_dir, self.net, self.history, self.best, stopped, self.checkpoint)
+
+    def evaluate(self, loader, keep_predictions: bool = False):
         if loader is None:
             return None
-        return evaluate(self.net, loader, len(self.data.classes), self.autocast, self.channels_last)
+        return infer(self.net, loader, len(self.data.classes), autocast=self.autocast,
+                     channels_last=self.channels_last, keep_predictions=keep_predictions,
+                     reduce=distributed.all_reduce)
 
     def improve(self, train: dict, val: dict | None) -> bool:
         """Best is chosen on the validation split (top-1), else on training loss; never on test."""

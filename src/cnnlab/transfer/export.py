@@ -23,27 +23,29 @@ ONNX_OPSET = 18
 
 
 def export_model(model: nn.Module, fmt: str, path: str | os.PathLike, input_shape, metadata: dict[str, str]) -> Path:
-    """Write `model` (in eval mode) as `fmt` to `path`, through a temporary file and a rename."""
+    """Write `model` (in eval mode) as `fmt` to `path` atomically (see `cnnlab.run.files`)."""
+    from cnnlab.run import write_atomic
+
     if fmt not in FORMATS:
         raise CnnlabError(f"unknown export format '{fmt}': choose one of {', '.join(FORMATS)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     model = model.eval()
     example = torch.zeros(2, *input_shape)
-    if fmt == "onnx":
-        _export_onnx(model, example, tmp, metadata)
-    elif fmt == "torchscript":
-        with warnings.catch_warnings():  # PyTorch marks TorchScript deprecated; the format still loads everywhere
-            warnings.simplefilter("ignore", FutureWarning)
-            traced = torch.jit.trace(model, example)
-            torch.jit.save(traced, str(tmp), _extra_files={"cnnlab.json": json.dumps(metadata)})
-    else:
-        from safetensors.torch import save_file
 
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-    return path
+    def write(tmp: Path) -> None:
+        if fmt == "onnx":
+            _export_onnx(model, example, tmp, metadata)
+        elif fmt == "torchscript":
+            with warnings.catch_warnings():  # PyTorch marks TorchScript deprecated; the format still loads everywhere
+                warnings.simplefilter("ignore", FutureWarning)
+                traced = torch.jit.trace(model, example)
+                torch.jit.save(traced, str(tmp), _extra_files={"cnnlab.json": json.dumps(metadata)})
+        else:
+            from safetensors.torch import save_file
+
+            save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp),
+                      metadata=metadata)
+
+    return write_atomic(path, write)
 
 
 def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str]) -> None:
@@ -80,14 +82,19 @@ def run_metadata(run: Path, config: dict) -> dict[str, str]:
     }
 
 
-def export_run(run: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, which: str = "best"):
-    """Export a run's model (checkpoint `which`); default file: RUN/export/model.<ext>.
+def export_run(run: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, which: str = "best",
+               force: bool = False):
+    """Export a run's model (checkpoint `which`); default file: RUN/export/model.<ext>. An existing
+    file is replaced only with `force`, and never a run's own files.
     Returns (path, model, input_shape) so a caller can check the file against the model."""
-    from cnnlab.rundir import load_model
+    from cnnlab.run import check_output
+    from cnnlab.run.model import load_model
 
-    model, config = load_model(run, which)
+    if fmt not in FORMATS:
+        raise CnnlabError(f"unknown export format '{fmt}': choose one of {', '.join(FORMATS)}")
+    path = check_output(Path(out) if out else Path(run) / "export" / f"model{FORMATS[fmt]}", force)
+    model, config, _ = load_model(run, which)
     input_shape = tuple(config["input_shape"])
-    path = Path(out) if out else Path(run) / "export" / f"model{FORMATS[fmt]}"
     return export_model(model, fmt, path, input_shape, run_metadata(run, config)), model, input_shape
 
 

@@ -52,29 +52,32 @@ def embed(model: nn.Module, layer: str, batches, *, head_input: bool = False) ->
 
 def extract_run_features(run: str | os.PathLike, dataset: str | None = None, layer: str | None = None,
                          out: str | os.PathLike | None = None, *, batch_size: int = 256, data_dir=None,
-                         download: bool = False, device: str = "auto") -> tuple[Path, dict]:
-    """Embed the train and test splits of `dataset` (default: the run's) with a run's best model;
-    images are prepared exactly as the run's were. Returns (npz path, {split: shape})."""
+                         download: bool = False, device: str = "auto", force: bool = False) -> tuple[Path, dict]:
+    """Embed the train and test splits of `dataset` (default: the run's, read from where it was
+    found) with a run's best model; images are prepared exactly as the run's were. An existing
+    file is replaced only with `force`. Returns (npz path, {split: shape})."""
     from cnnlab.data.loaders import build_loaders
-    from cnnlab.rundir import load_model
-    from cnnlab.training.distributed import pick_device
+    from cnnlab.device import pick_device
+    from cnnlab.run import check_output, data_dir_of, write_atomic
+    from cnnlab.run.model import load_model
 
     run = Path(run)
-    model, config = load_model(run)
-    dataset = dataset or config["dataset"]["dataset"]
     device = pick_device(device)
-    model = model.to(device)
-    data = build_loaders(dataset, tuple(config["input_shape"]), batch_size, data_dir=data_dir, download=download,
-                         device=device)
+    model, config, _ = load_model(run, map_location=device)
+    own = dataset is None or dataset == config["dataset"]["dataset"]
+    dataset = dataset or config["dataset"]["dataset"]
     head_input = layer is None
     layer = layer or penultimate(model, config["model"], config.get("model_kwargs", {}))
+    require_layer(model, layer)
+    where = f"input of {layer}" if head_input else layer
+    out = check_output(Path(out) if out else run / "features" / f"{dataset}-{where.replace(' ', '-')}.npz", force)
+    data = build_loaders(dataset, tuple(config["input_shape"]), batch_size,
+                         data_dir=data_dir_of(config, data_dir) if own else data_dir, download=download, device=device)
     arrays, shapes = {}, {}
     for split, loader in (("train", data.train), ("test", data.test)):
         features, labels = embed(model, layer, loader, head_input=head_input)
         arrays[f"{split}_features"], arrays[f"{split}_labels"] = features, labels
         shapes[split] = features.shape
-    where = f"input of {layer}" if head_input else layer
-    out = Path(out) if out else run / "features" / f"{dataset}-{where.replace(' ', '-')}.npz"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **arrays, classes=np.array(data.classes), layer=np.array(where), model=np.array(config["model"]))
+    extra = {"classes": np.array(data.classes), "layer": np.array(where), "model": np.array(config["model"])}
+    write_atomic(out, lambda tmp: np.savez_compressed(tmp, **arrays, **extra))
     return out, shapes

@@ -19,14 +19,15 @@ when the model takes `in_channels`, else by converting the images.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from torch import nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.training.spec import Start, TrainSpec
 from cnnlab.transfer.adapt import adapt_conv_weight
 from cnnlab.transfer.anatomy import first_conv, head_keys, keys_from, owner
 from cnnlab.transfer.source import Source
@@ -141,62 +142,43 @@ def _adaptation(source: Source, kwargs: dict) -> str:
     return f"first convolution {have} -> {want} input channels: {rule}"
 
 
-def few_shot_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """`per_class` images of every class, chosen with `seed` (sorted: file order kept)."""
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        if len(members) < per_class:
-            raise CnnlabError(f"class {c} has only {len(members)} training images, fewer than --train-per-class {per_class}")
-        chosen.append(rng.choice(members, per_class, replace=False))
-    return np.sort(np.concatenate(chosen))
-
-
-def few_shot(data, per_class: int, seed: int, place, split: str = "train") -> None:
-    """Keep `per_class` images per class in `data.<split>` (in-memory data sets), chosen with `seed`."""
-    from cnnlab.data.loaders import DeviceLoader
-
-    loader = getattr(data, split)
-    if not isinstance(loader, DeviceLoader):
-        raise CnnlabError("--train-per-class works on the built-in data sets; for an image folder, copy fewer images")
-    index = few_shot_indices(loader.labels.cpu().numpy(), per_class, seed)
-    index = loader.labels.new_tensor(index)
-    setattr(data, split, DeviceLoader(loader.images[index], loader.labels[index], loader.batch_size, loader.adapter,
-                                      loader.augment, shuffle=split == "train", seed=loader.seed, rank=place.rank,
-                                      world_size=place.world_size))
-    data.info.update({f"{split}_size": len(index), f"{split}_subset": f"{per_class} images per class, seed {seed}"})
-
-
-def finetune(source: str, settings, *, mode: str = "finetune", unfreeze_from: str | None = None,
-             backbone_lr_ratio: float = BACKBONE_LR_RATIO, model: str | None = None, train_per_class: int | None = None,
-             out=None, runs_root="runs", device: str = "auto", quiet: bool = False, data_dir=None, download=False,
-             data=None):
-    """Transfer SOURCE (see `cnnlab.transfer.source`) to `settings.dataset`; returns the trainer's
-    RunResult, whose run directory records the source and the plan in config.json's "source".
-    `data`: loaders built by the caller (as `build_loaders` returns them, at the source's input size)."""
+def target_classes(dataset: str, data_dir) -> int:
+    """How many classes the new head needs, without loading the data (the trainer does that)."""
     from cnnlab.data.info import dataset_info
-    from cnnlab.training import distributed
-    from cnnlab.training.trainer import build_data, seed_everything, train
+
+    if dataset == "imagefolder":
+        from cnnlab.data.imagefolder import class_names
+
+        classes = class_names(data_dir) if data_dir is not None else []
+        if len(classes) < 2:
+            raise CnnlabError(f"imagefolder needs --data-dir with at least two class folders in train/ "
+                              f"(got {data_dir or 'no --data-dir'})")
+        return len(classes)
+    return len(dataset_info(dataset).classes)
+
+
+def finetune(source: str, spec: TrainSpec, *, mode: str = "finetune", unfreeze_from: str | None = None,
+             backbone_lr_ratio: float = BACKBONE_LR_RATIO, model: str | None = None, data=None):
+    """Transfer SOURCE (see `cnnlab.transfer.source`) to `spec.settings.dataset`; returns the
+    trainer's RunResult, whose config.json records the source and the plan ("source", "plan"), so
+    `cnnlab train --resume` continues it with the same frozen layers and learning rates. `spec.model`
+    is ignored: the architecture is the source's. `data`: loaders built by the caller (at the
+    source's input size)."""
+    from cnnlab.data.info import dataset_info
+    from cnnlab.device import seed_everything
+    from cnnlab.training.trainer import train
     from cnnlab.transfer.source import load_source
 
-    settings = settings.validate()
-    if out is not None and Path(out).exists():
-        raise CnnlabError(f"output folder {out} already exists: choose another --out")
+    settings = spec.settings.validate()
+    if spec.out is not None and Path(spec.out).exists():
+        raise CnnlabError(f"output folder {spec.out} already exists: choose another --out")
     src = load_source(source, model)
     in_channels = dataset_info(settings.dataset).shape[0] if takes_in_channels(src.name) else src.input_shape[0]
     input_shape = (in_channels, *src.input_shape[1:])
-    place = distributed.setup(device)
-    if data is None:
-        data = build_data(settings, input_shape, place, data_dir, download)
-    if train_per_class is not None:
-        if train_per_class < 1:
-            raise CnnlabError(f"--train-per-class must be a positive whole number, got {train_per_class}")
-        few_shot(data, train_per_class, settings.seed, place)
+    num_classes = len(data.classes) if data is not None else target_classes(settings.dataset, spec.data_dir)
     seed_everything(settings.seed)  # the new head's initialisation repeats
-    plan = plan_transfer(src, len(data.classes), in_channels, mode, unfreeze_from, backbone_lr_ratio)
-    frozen = [plan.model.get_submodule(name) for name in plan.frozen]
-    groups = [{"params": g["params"], "lr_mult": g["lr_mult"]} for g in plan.param_groups]
-    return train(src.name, settings, model=plan.model, model_kwargs=plan.model_kwargs, data=data, out=out,
-                 runs_root=runs_root, device=device, quiet=quiet, input_shape=input_shape, param_groups=groups,
-                 frozen=frozen, source=plan.record)
+    plan = plan_transfer(src, num_classes, in_channels, mode, unfreeze_from, backbone_lr_ratio)
+    start = Start(plan.model, [{"names": g["names"], "lr_mult": g["lr_mult"]} for g in plan.param_groups],
+                  plan.frozen, plan.record)
+    spec = dataclasses.replace(spec, model=src.name, model_kwargs=plan.model_kwargs, input_shape=input_shape)
+    return train(spec, data=data, start=start)

@@ -67,13 +67,10 @@ def load_source(spec: str, model: str | None = None) -> Source:
 
 def _build(name: str, kwargs: dict, state: dict, input_shape, record: dict) -> Source:
     from cnnlab.models import create
+    from cnnlab.run.model import load_weights
 
     model = create(name, **kwargs)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise CnnlabError(f"the weights do not fit {name} {kwargs or ''}: {first}") from None
+    load_weights(model, state, f"{record.get('path') or record.get('weights')} ({name} {kwargs or ''})".strip())
     return _source(model, name, kwargs, input_shape, record)
 
 
@@ -97,9 +94,9 @@ def _channels_argument(name: str, state: dict) -> dict:
 
 
 def _from_run(path: Path) -> Source:
-    from cnnlab.rundir import load_model
+    from cnnlab.run.model import load_model
 
-    model, config = load_model(path)
+    model, config, _ = load_model(path)
     dataset = config.get("dataset") or {}
     record = {"kind": "run", "path": str(path.resolve()), "dataset": dataset.get("dataset")}
     return _source(model, config["model"], config.get("model_kwargs", {}), config.get("input_shape"), record)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnlab.run.predictions import Predictions
 from cnnlab.viz.figure import plt, save, tile_figure
-from cnnlab.viz.predictions import Predictions
+from cnnlab.viz.predictions import TestImages
 from cnnlab.viz.subject import Subject
 
 NUMBERED_UP_TO = 20  # classes: above this the cells are too small for their counts
@@ -14,7 +15,7 @@ NUMBERED_UP_TO = 20  # classes: above this the cells are too small for their cou
 def plot_confusion(subject: Subject, predictions: Predictions, out_dir):
     """Counts in the cells, colour by the fraction of the true class (row), so a rare class's
     errors show as clearly as a common one's. Returns (png path, count matrix)."""
-    counts = predictions.confusion()
+    counts = predictions.confusion(len(subject.classes))
     k = len(counts)
     fractions = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     side = float(np.clip(0.55 * k + 2.5, 5.0, 14.0))
@@ -37,21 +38,22 @@ def plot_confusion(subject: Subject, predictions: Predictions, out_dir):
     return save(fig, out_dir / "confusion.png"), counts
 
 
-def plot_mistakes(subject: Subject, predictions: Predictions, out_dir, count: int = 32):
+def plot_mistakes(subject: Subject, test: TestImages, out_dir, count: int = 32):
     """The `count` most confident mistakes, as stored in the data set, with true and predicted
     class. Returns (png path, indices into the test set)."""
+    predictions = test.predictions
     wrong = np.flatnonzero(predictions.predicted != predictions.labels)
-    confidence = predictions.probs[wrong, predictions.predicted[wrong]]
+    confidence = predictions.confidence[wrong]
     chosen = wrong[np.argsort(-confidence, kind="stable")[:count]]
     title = f"{subject.title}\n{len(wrong):,} of {len(predictions.labels):,} test images misclassified"
     if not len(chosen):
         fig = plt.figure(figsize=(6, 1.5))
         fig.text(0.5, 0.5, title + ": none", ha="center", va="center")
         return save(fig, out_dir / "mistakes.png"), chosen
-    images = predictions.images[chosen].astype(np.float64) / 255
+    images = test.images[chosen].astype(np.float64) / 255
     tiles = images[:, 0] if images.shape[1] == 1 else np.moveaxis(images, 1, -1)
     labels = [f"true: {_short(subject.classes[predictions.labels[i]])}\n"
-              f"pred: {_short(subject.classes[predictions.predicted[i]])}\np = {predictions.probs[i].max():.2f}"
+              f"pred: {_short(subject.classes[predictions.predicted[i]])}\np = {predictions.confidence[i]:.2f}"
               for i in chosen]
     fig, _, _ = tile_figure(tiles, labels, title + ", most confident first", ncols=min(8, len(chosen)),
                             cmap="gray", vmin=0, vmax=1, tile_inches=1.4)

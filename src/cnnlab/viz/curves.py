@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir import read_metrics
+from cnnlab.run import read_metrics
 from cnnlab.viz.figure import plt, save
 
 STYLE = {"train": dict(ls="-"), "val": dict(ls="--"), "test": dict(ls=":", marker="o", ms=4)}

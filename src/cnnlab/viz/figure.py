@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib
@@ -38,13 +39,20 @@ plt.rcParams.update(
 )
 
 
+# Whether figures may replace existing files: `cnnlab viz --force` turns it on for one command.
+replace_existing: ContextVar[bool] = ContextVar("replace_existing", default=False)
+
+
 def save(fig, path: str | os.PathLike) -> Path:
-    """Write `fig` as PNG (creating folders) and close it, so long loops never leak figures."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, facecolor="white")
-    plt.close(fig)
-    return path
+    """Write `fig` as PNG atomically and close it, so long loops never leak figures. An existing
+    file is replaced only under `replace_existing`, and never a run's own files."""
+    from cnnlab.run import check_output, write_atomic
+
+    path = check_output(path, force=replace_existing.get())
+    try:
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, facecolor="white"))
+    finally:
+        plt.close(fig)
 
 
 def compose_grid(tiles: np.ndarray, ncols: int, gap: int, strip: int, background=np.nan) -> np.ndarray:

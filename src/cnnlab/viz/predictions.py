@@ -1,6 +1,7 @@
-"""A run's predictions on its test set: what the confusion matrix, the mistakes grid and the
-report are drawn from. Computed from the run's model and the data set's own files, so every
-picture shows the same checkpoint on the same images."""
+"""A run's predictions on its test set, with the images: what the confusion matrix, the mistakes
+grid and the report are drawn from. Either the run's own stored predictions (the trainer's final
+evaluation, `predictions.npz`) or a fresh pass of `cnnlab.inference` with a checkpoint; the test
+images come from the data set's files, found where the run found them."""
 
 from __future__ import annotations
 
@@ -10,44 +11,56 @@ import numpy as np
 import torch
 
 from cnnlab.errors import CnnlabError
+from cnnlab.run.predictions import Predictions
 from cnnlab.viz.subject import Subject
 
 
 @dataclass
-class Predictions:
-    images: np.ndarray  # uint8 N x C x H x W, as stored in the data set
-    labels: np.ndarray  # N true classes
-    probs: np.ndarray  # N x K softmax outputs
+class TestImages:
+    """The test split as stored (uint8 N x C x H x W, or None with the reason in `missing`) and
+    its predictions."""
+
+    images: np.ndarray | None
+    predictions: Predictions
+    missing: str = ""
 
     @property
-    def predicted(self) -> np.ndarray:
-        return self.probs.argmax(1)
-
-    def confusion(self) -> np.ndarray:
-        """K x K counts: rows are true classes, columns predicted classes."""
-        k = self.probs.shape[1]
-        return np.bincount(self.labels * k + self.predicted, minlength=k * k).reshape(k, k)
+    def labels(self) -> np.ndarray:
+        return self.predictions.labels
 
 
-def predict_test_set(subject: Subject, data_dir=None, batch_size: int = 500) -> Predictions:
-    """Run the subject's model over the test split of the data set it was trained on."""
+def _test_split(subject: Subject, data_dir):
     from cnnlab.data import load_arrays
+    from cnnlab.run import data_dir_of
 
     if subject.config is None:
         raise CnnlabError("this needs a trained run (its test set and checkpoint), not a zoo model name")
-    dataset = subject.config.get("dataset", {})
-    name = dataset.get("dataset") or dataset.get("name")
-    if not name or name == "imagefolder":
-        raise CnnlabError(f"{subject.run} was not trained on a built-in data set; its test images are unknown to viz")
-    images, labels, _ = load_arrays(name, "test", data_dir)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # a big model's test set is slow on CPU
-    model = subject.model.to(device)
-    chunks = []
+    name = subject.config["dataset"]["dataset"]
+    if name == "imagefolder":
+        raise CnnlabError(f"{subject.run} was trained on an image folder; these figures need a built-in data set")
+    return load_arrays(name, "test", data_dir_of(subject.config, data_dir))
+
+
+def predict_test_set(subject: Subject, data_dir=None, batch_size: int = 500) -> TestImages:
+    """Run the subject's model over the test split of the data set it was trained on."""
+    from cnnlab.device import pick_device
+    from cnnlab.inference import infer
+
+    images, labels, _ = _test_split(subject, data_dir)
+    device = pick_device("auto")  # a big model's test set is slow on the CPU
+    batches = ((subject.adapt(images[i:i + batch_size]).to(device), torch.from_numpy(labels[i:i + batch_size]).to(device))
+               for i in range(0, len(images), batch_size))
     try:
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                x = subject.adapt(images[start : start + batch_size]).to(device)
-                chunks.append(torch.softmax(model(x).float(), 1).cpu().numpy())
+        evaluation = infer(subject.model.to(device), batches, len(subject.classes), keep_predictions=True)
     finally:
         subject.model.to("cpu")  # the other figures run on the CPU
-    return Predictions(images, labels, np.concatenate(chunks))
+    return TestImages(images, evaluation.predictions)
+
+
+def stored_test_set(subject: Subject, data_dir, predictions: Predictions) -> TestImages:
+    """The run's stored predictions (`run.predictions.load_predictions`) with its test images."""
+    images, labels, _ = _test_split(subject, data_dir)
+    if not np.array_equal(labels, predictions.labels):
+        raise CnnlabError(f"{subject.run}/predictions.npz does not match the test set found now "
+                          "(a different copy of the data?): give --data-dir")
+    return TestImages(images, predictions)

@@ -1,8 +1,12 @@
 """`report.html`: one self-contained page per run (images embedded as base64, no scripts, no
-network) that the trainer writes at the end of every run and `cnnlab report RUN` rewrites.
+network), written by `cnnlab report RUN` and at the end of `cnnlab train`.
 
-Every figure is also left in the run's figures/ folder. A section that cannot be drawn for this
-run (no convolutions to show, test set not on this machine) says why instead of failing the report.
+The report reads the run: its metrics, its summary.json (the analyzer's table, written by the
+command line), its stored predictions (the trainer's final evaluation, so the test set is not run
+again) and the final weights (checkpoint "last", which made those predictions). Figures are drawn
+into a temporary folder and embedded; `cnnlab viz` is for figure files. A section that cannot be
+drawn (no convolutions, test images not on this machine) says why instead of failing the report,
+and every missing section is listed at the top of the report and on stderr.
 """
 
 from __future__ import annotations
@@ -11,15 +15,15 @@ import base64
 import html
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from cnnlab.errors import CnnlabError
-from cnnlab.rundir import FIGURES, read_metrics, require_run_dir
+from cnnlab.errors import CnnlabError, warn
+from cnnlab.run import REPORT, SUMMARY_JSON, check_output, read_metrics, require_run_dir, write_atomic
 
-REPORT = "report.html"
 FEATURE_CHANNELS = 32  # feature maps per layer in the report (the CLI draws up to --max)
 TEST_IMAGES = 3  # test images shown with feature maps and CAMs
 
@@ -44,6 +48,7 @@ class _Page:
 
     def __init__(self):
         self.parts: list[str] = []
+        self.missing: list[str] = []  # "section: reason" for every section not drawn
 
     def add(self, fragment: str) -> None:
         self.parts.append(fragment)
@@ -64,49 +69,57 @@ class _Page:
         try:
             return draw()
         except CnnlabError as error:
-            self.note(f"Not drawn: {error}")
+            self.lack(heading, str(error))
             return None
 
+    def lack(self, section: str, reason: str) -> None:
+        self.note(f"Not drawn: {reason}")
+        self.missing.append(f"{section} ({reason})")
 
-def write_report(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
-    """Render the figures of run `run_dir` into its figures/ and write its report.html; returns the
-    report's path. `data_dir` is where the run's data set lives (default: $CNNLAB_DATA or the cache)."""
+
+def write_report(run_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None, force: bool = False) -> Path:
+    """Write run `run_dir`'s report.html (an existing one is replaced only with `force`); returns
+    its path. `data_dir`: where the run's test images are, if not where the run found them."""
     from cnnlab.viz.subject import open_subject
 
     run = require_run_dir(run_dir)
-    subject = open_subject(run)
-    figures = run / FIGURES
+    path = check_output(run / REPORT, force)
+    subject = open_subject(run, which="last")
     config = subject.config
-    dataset = config.get("dataset", {})
+    dataset = config["dataset"]
     page = _Page()
-    page.add(f"<h1>{html.escape(subject.name)} on {html.escape(str(dataset.get('dataset', '?')))}</h1>")
-    page.add(f'<p class="sub">run <code>{html.escape(run.resolve().name)}</code> · report written '
-             f"{time.strftime('%Y-%m-%d %H:%M')} · device {html.escape(str(config.get('device', '?')))}</p>")
-
-    page.heading("Final metrics")
-    page.add(metrics_table(read_metrics(run)))
-    page.attempt("Training curves", lambda: _curves(page, run, figures))
-    page.attempt("Architecture", lambda: _architecture(page, subject, figures))
-    predictions = page.attempt("Confusion matrix (test set)", lambda: _confusion(page, subject, figures, data_dir))
-    if predictions is not None:
-        page.attempt("Misclassified test images", lambda: _mistakes(page, subject, predictions, figures))
-    page.attempt("First-layer filters", lambda: _filters(page, subject, figures))
-    if predictions is not None:
-        page.attempt("Feature maps and class activation maps of test images",
-                     lambda: _test_images(page, subject, predictions, figures))
+    with tempfile.TemporaryDirectory(prefix="cnnlab-report-") as tmp:
+        figures = Path(tmp)
+        page.heading("Final metrics")
+        page.add(metrics_table(read_metrics(run)))
+        page.attempt("Training curves", lambda: _curves(page, run, figures))
+        page.attempt("Architecture", lambda: _architecture(page, subject, figures))
+        test = page.attempt("Confusion matrix (test set)", lambda: _confusion(page, subject, figures, data_dir))
+        if test is not None and test.images is None:
+            page.heading("Misclassified test images")
+            page.lack("Misclassified test images", test.missing)
+        elif test is not None:
+            page.attempt("Misclassified test images", lambda: _mistakes(page, subject, test, figures))
+        page.attempt("First-layer filters", lambda: _filters(page, subject, figures))
+        if test is not None and test.images is not None:
+            page.attempt("Feature maps and class activation maps of test images",
+                         lambda: _test_images(page, subject, test, figures))
     page.heading("Configuration")
     page.add(f"<pre>{html.escape(json.dumps(config, indent=2, sort_keys=True))}</pre>")
 
-    body = "\n".join(page.parts)
+    top = [f"<h1>{html.escape(subject.name)} on {html.escape(str(dataset['dataset']))}</h1>",
+           f'<p class="sub">run <code>{html.escape(run.resolve().name)}</code> · weights of checkpoint '
+           f"<code>{html.escape(subject.checkpoint.name)}</code> · report written {time.strftime('%Y-%m-%d %H:%M')}"
+           f" · device {html.escape(str(config.get('device', '?')))}</p>"]
+    if page.missing:
+        top.append('<p class="note">This report lacks: ' + html.escape("; ".join(page.missing)) + "</p>")
+        warn(f"{path} lacks: " + "; ".join(page.missing))
+    body = "\n".join(top + page.parts)
     title = html.escape(f"cnnlab report: {subject.name} ({run.resolve().name})")
     document = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>\n'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
                 f"<style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n")
-    path = run / REPORT
-    tmp = path.with_name(REPORT + ".tmp")
-    tmp.write_text(document, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, document)
 
 
 def metrics_table(records: list[dict]) -> str:
@@ -133,39 +146,29 @@ def _fmt(value, pattern: str) -> str:
     return "" if value is None else pattern.format(value)
 
 
-def markdown_table(text: str) -> str:
-    """The analyzer's Markdown ("### title", a pipe table, "- total" lines) as HTML."""
-    out: list[str] = []
-    table: list[list[str]] = []
-    items: list[str] = []
-    for line in text.splitlines() + [""]:
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not all(set(c) <= set(":- ") for c in cells):  # skip the |---|---| separator
-                table.append(cells)
-            continue
-        if table:
-            out.append(_html_table(table))
-            table = []
-        if line.startswith("- "):
-            items.append(f"<li>{html.escape(line[2:])}</li>")
-            continue
-        if items:
-            out.append("<ul>" + "".join(items) + "</ul>")
-            items = []
-        if line.startswith("### "):
-            out.append(f"<h3>{html.escape(line[4:])}</h3>")
-    return '<div class="scroll">' + "\n".join(out) + "</div>"
+def summary_table(summary: dict) -> str:
+    """The analyzer's table (summary.json) as HTML: the columns a reader needs at a glance."""
+    head = ["layer", "type", "output", "kernel / stride", "parameters", "MACs", "receptive field"]
+    rows = []
+    for row in summary["rows"]:
+        window = f"{_axes(row['kernel'])} / {_axes(row['stride'])}" if row["kernel"] else ""
+        field = row["receptive_field"]
+        cells = [row["name"], row["type"], "×".join(map(str, row["output_shape"])), window,
+                 f"{row['params_trainable'] + row['params_frozen']:,}", f"{row['macs']:,}",
+                 f"{_axes([a['size'] for a in field])} (jump {_axes([a['jump'] for a in field])})" if field else ""]
+        rows.append("<tr>" + "".join(f'<td class="num">{html.escape(c)}</td>' if i in (4, 5) else
+                                     f"<td>{html.escape(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
+    totals = summary["totals"]
+    heads = "".join(f'<th class="num">{h}</th>' if i in (4, 5) else f"<th>{h}</th>" for i, h in enumerate(head))
+    caption = (f"{summary['model']} at {'×'.join(map(str, summary['input_shape']))}: {totals['params']:,} parameters, "
+               f"{totals['macs']:,} multiply-accumulates per image")
+    return (f'<p>{html.escape(caption)}</p><div class="scroll"><table><tr>{heads}</tr>{"".join(rows)}</table></div>')
 
 
-def _html_table(rows: list[list[str]]) -> str:
-    def cell(tag, text):
-        numeric = text.replace(",", "").replace(".", "").replace("-", "").strip().isdigit()
-        return f'<{tag}{" class=num" if numeric else ""}>{html.escape(text)}</{tag}>'
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(cell("td", c) for c in row) + "</tr>" for row in rows[1:])
-    return f"<table><tr>{head}</tr>{body}</table>"
+def _axes(values) -> str:
+    """One number when every spatial axis agrees, else H×W."""
+    values = [v for v in values if v is not None]
+    return str(values[0]) if values and len(set(values)) == 1 else "×".join(map(str, values))
 
 
 def _curves(page: _Page, run: Path, figures: Path) -> None:
@@ -176,28 +179,43 @@ def _curves(page: _Page, run: Path, figures: Path) -> None:
 
 
 def _architecture(page: _Page, subject, figures: Path) -> None:
-    from cnnlab.analysis import render, summary
     from cnnlab.viz.architecture import plot_architecture
 
     path, _ = plot_architecture(subject.model, subject.input_shape, figures / "architecture.png", subject.name)
     page.figure(path, "architecture diagram")
-    page.add(markdown_table(render(summary(subject.model, subject.input_shape), "md")))
+    stored = subject.run / SUMMARY_JSON
+    if not stored.is_file():
+        raise CnnlabError(f"the run has no {SUMMARY_JSON}: write it with 'cnnlab summary {subject.run} --out ...'")
+    page.add(summary_table(json.loads(stored.read_text(encoding="utf-8"))))
 
 
 def _confusion(page: _Page, subject, figures: Path, data_dir):
+    """Drawn from the run's stored predictions (no second pass over the test set); the images
+    are read only for the sections that show them."""
+    from cnnlab.run.predictions import load_predictions
     from cnnlab.viz.confusion import plot_confusion
-    from cnnlab.viz.predictions import predict_test_set
+    from cnnlab.viz.predictions import TestImages, predict_test_set, stored_test_set
 
-    predictions = predict_test_set(subject, data_dir)
-    path, _ = plot_confusion(subject, predictions, figures)
+    stored = load_predictions(subject.run)
+    if stored is None:  # a run written before predictions were stored: evaluate once
+        test = predict_test_set(subject, data_dir)
+    else:
+        try:
+            test = stored_test_set(subject, data_dir, stored)
+        except CnnlabError as error:
+            test = TestImages(None, stored, f"the test images are not available ({error})")
+    path, _ = plot_confusion(subject, test.predictions, figures)
+    if stored is not None:
+        page.add(f'<p class="sub">from the predictions stored at the end of epoch {stored.epoch} '
+                 f"(step {stored.step:,})</p>")
     page.figure(path, "confusion matrix")
-    return predictions
+    return test
 
 
-def _mistakes(page: _Page, subject, predictions, figures: Path) -> None:
+def _mistakes(page: _Page, subject, test, figures: Path) -> None:
     from cnnlab.viz.confusion import plot_mistakes
 
-    path, _ = plot_mistakes(subject, predictions, figures)
+    path, _ = plot_mistakes(subject, test, figures)
     page.figure(path, "misclassified test images")
 
 
@@ -208,23 +226,21 @@ def _filters(page: _Page, subject, figures: Path) -> None:
     page.figure(path, "first-layer filters")
 
 
-def example_indices(predictions, count: int = TEST_IMAGES) -> list[int]:
+def example_indices(labels: np.ndarray, count: int = TEST_IMAGES) -> list[int]:
     """The first test image of each of the first `count` classes present: a fixed, varied choice."""
-    picked = []
-    for k in np.unique(predictions.labels)[:count]:
-        picked.append(int(np.flatnonzero(predictions.labels == k)[0]))
-    return picked
+    return [int(np.flatnonzero(labels == k)[0]) for k in np.unique(labels)[:count]]
 
 
-def _test_images(page: _Page, subject, predictions, figures: Path) -> None:
+def _test_images(page: _Page, subject, test, figures: Path) -> None:
     from cnnlab.viz.activations import default_layers, plot_activations
     from cnnlab.viz.cam import plot_cam
 
     layers = default_layers(subject.model)
     layers = layers[:1] + layers[-1:] if len(layers) > 1 else layers
-    for i in example_indices(predictions):
-        x = subject.adapt(predictions.images[i : i + 1])
-        truth = subject.classes[predictions.labels[i]]
+    labels = test.predictions.labels
+    for i in example_indices(labels):
+        x = subject.adapt(test.images[i : i + 1])
+        truth = subject.classes[labels[i]]
         page.add(f"<h3>test image {i} (class {html.escape(truth)})</h3>")
         path, _, _ = plot_cam(subject, x, figures, "gradcam", stem=f"test{i}-cam")
         page.figure(path, f"Grad-CAM of test image {i}")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.rundir import CONFIG, FIGURES
+from cnnlab.run import CONFIG, FIGURES, is_run
 
 # Inputs of a model without a run: ImageNet statistics for colour (what the zoo's papers used),
 # a neutral 0.5 for grey.
@@ -33,6 +33,7 @@ class Subject:
     run: Path | None = None
     config: dict | None = None
     native_shape: tuple[int, int, int] | None = None  # the data set's own image size, for runs
+    checkpoint: Path | None = None  # the checkpoint folder the weights came from, for runs
 
     def load_input(self, path: str | os.PathLike) -> torch.Tensor:
         """An image file as the model's 1 x C x H x W input, preprocessed as the run's evaluation was."""
@@ -59,29 +60,26 @@ class Subject:
         return f"{self.name} ({self.run.name})" if self.run is not None else f"{self.name} (random weights)"
 
 
-def is_run(spec: str | os.PathLike) -> bool:
-    return (Path(spec) / CONFIG).is_file()
-
-
-def open_subject(spec: str | os.PathLike, input_shape: tuple[int, int, int] | None = None, seed: int = 0) -> Subject:
-    """A run folder (its best checkpoint) or a zoo model name (random weights from `seed`).
+def open_subject(spec: str | os.PathLike, input_shape: tuple[int, int, int] | None = None, seed: int = 0,
+                 which: str = "best") -> Subject:
+    """A run folder (its checkpoint `which`) or a zoo model name (random weights from `seed`).
 
     `input_shape` (C, H, W) overrides the default input of a zoo model; a different C builds the
     model with that many input channels.
     """
-    from cnnlab.rundir import load_model
+    from cnnlab.run.model import load_model
 
     if is_run(spec):
         if input_shape is not None:
             raise CnnlabError("--input-shape is for zoo models; a run's input shape is fixed by its config.json")
-        model, config = load_model(spec)
+        model, config, checkpoint = load_model(spec, which)
         dataset = config.get("dataset", {})
         shape = tuple(config["input_shape"])
         mean, std = _normalisation(dataset, shape[0])
         classes = [str(c) for c in dataset.get("classes", [])]
         native = tuple(dataset["native_shape"]) if dataset.get("native_shape") else None
         return Subject(model, config["model"], shape, mean, std, classes or _numbered(model, shape), Path(spec), config,
-                       native)
+                       native, checkpoint)
     if os.sep in str(spec) or Path(spec).exists():
         raise CnnlabError(f"{spec} is not a cnnlab run (no {CONFIG}); give a run folder or a zoo model name")
     from cnnlab.models import card, create

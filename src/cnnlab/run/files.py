@@ -1,0 +1,109 @@
+"""Writing files so that nothing is lost: atomic writes, refusing what a command may not replace,
+and file-system errors as one line.
+
+Every write goes to a temporary file in the target's own folder (same file system, so the final
+rename is atomic), is fsynced, renamed over the target, and the folder is fsynced. A failed write
+removes its temporary file; a kill leaves at most a hidden `.NAME.*.tmp*` file and never a
+half-written target.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: temporary files get the permissions a plain open() would give
+
+_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "it already exists",
+}
+
+
+def os_error(error: OSError, path: str | os.PathLike | None = None) -> CnnlabError:
+    """A file-system error as a one-line user error naming the path and the reason."""
+    where = error.filename or path
+    reason = _REASONS.get(error.errno, error.strerror or type(error).__name__)
+    return CnnlabError(f"cannot write {where}: {reason}")
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str | Callable[[Path], object]) -> Path:
+    """Write `data` (bytes, text, or a function that writes the file at the path it is given) to
+    `path` atomically. The temporary name keeps the suffix, for writers that go by it (np.savez,
+    matplotlib)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=f".tmp{path.suffix}")
+    except OSError as error:
+        raise os_error(error, path) from None
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise os_error(error, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, payload) -> Path:
+    return write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def check_output(path: str | os.PathLike, force: bool = False) -> Path:
+    """`path` if a command may write it: never a run's own files (see `layout.protected_reason`),
+    never a folder, an existing file only with `force`."""
+    from cnnlab.run.layout import protected_reason
+
+    path = Path(path)
+    reason = protected_reason(path)
+    if reason is not None:
+        raise CnnlabError(f"refusing to write {path}: {reason}, which only 'cnnlab train' writes; choose another --out")
+    if path.is_dir():
+        raise CnnlabError(f"{path} is a folder: give a file name")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise CnnlabError(f"{path} already exists: choose another --out, or add --force to replace it")
+    return path
