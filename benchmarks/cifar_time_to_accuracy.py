@@ -88,7 +88,7 @@ def cnnlab_side(args, run: Path) -> dict:
     started = time.perf_counter()
     finished = train_slice(MODEL, run, args.device, flags, args.time_limit)
     command_wall = time.perf_counter() - started
-    from cnnlab.rundir import read_metrics
+    from cnnlab.run import read_metrics
 
     train = [r for r in read_metrics(run) if r["split"] == "train"]
     return {"finished": finished, "epochs": len(train), "steps": train[-1]["step"] if train else 0,
@@ -120,7 +120,7 @@ def reference_side(args, settings, device) -> tuple[dict, torch.nn.Module]:
 
     import cnnlab
     from cnnlab.data.info import dataset_info
-    from cnnlab.data.loaders import holdout
+    from cnnlab.data.batching import holdout
     from cnnlab.data.readers import load_arrays
 
     info = dataset_info("cifar10")
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--eval-run", type=Path, metavar="RUN",
                         help="only evaluate RUN's last checkpoint on the exact and the JPEG q75 test set")
     args = parser.parse_args()
-    from cnnlab.rundir import load_model
+    from cnnlab.run.model import load_model
     from cnnlab.training.settings import resolve_settings
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else

@@ -54,7 +54,7 @@ def last(records: list[dict], split: str) -> dict | None:
 
 
 def final_errors(out: Path, models) -> dict:
-    from cnnlab.rundir import read_config, read_metrics
+    from cnnlab.run import read_config, read_metrics
 
     table = {}
     for model in models:

@@ -51,26 +51,28 @@ def synthetic_loaders(shape, batch, steps, device):
 
 def cnnlab_train(zoo_name, shape, batch, steps, compile_mode, out):
     from cnnlab.training.settings import TrainSettings
+    from cnnlab.training.spec import TrainSpec
     from cnnlab.training.trainer import train
 
     data = synthetic_loaders(shape, batch, steps, "cuda")
     settings = TrainSettings(dataset="synthetic", epochs=2, batch_size=batch, lr=0.01, log_interval=steps,
                              compile=compile_mode)
-    result = train(zoo_name, settings, data=data, out=out, quiet=True, device="cuda",
-                   model_kwargs={"num_classes": 1000}, input_shape=shape)
+    spec = TrainSpec(zoo_name, settings, out=out, quiet=True, device="cuda", model_kwargs={"num_classes": 1000},
+                     input_shape=shape, checkpoint_minutes=None)
+    result = train(spec, data=data)
     return [r for r in result.history if r["split"] == "train"][-1]["images_per_s"], result.model, data
 
 
 def cnnlab_infer(model, data, repeats):
-    from cnnlab.training.metrics import evaluate
-    from cnnlab.training.trainer import autocast_for
+    from cnnlab.device import autocast_for
+    from cnnlab.inference import infer
 
     autocast = autocast_for("bf16", torch.device("cuda"))
-    evaluate(model, data.train, 1000, autocast, channels_last=True)  # warm-up
+    infer(model, data.train, 1000, autocast=autocast, channels_last=True)  # warm-up
     torch.cuda.synchronize()
     started = time.perf_counter()
     for _ in range(repeats):
-        evaluate(model, data.train, 1000, autocast, channels_last=True)
+        infer(model, data.train, 1000, autocast=autocast, channels_last=True)
     torch.cuda.synchronize()
     return repeats * data.train.num_samples / (time.perf_counter() - started)
 

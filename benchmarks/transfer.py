@@ -44,11 +44,13 @@ from PIL import Image
 from cnnlab.data.loaders import DeviceLoader, Loaders
 from cnnlab.data.preprocess import Adapter
 from cnnlab.data.readers import load_arrays, read_cifar_bin
-from cnnlab.rundir import CONFIG, read_metrics
+from cnnlab.data.batching import per_class_subset
+from cnnlab.run import CONFIG, read_metrics
 from cnnlab.training import distributed
 from cnnlab.training.settings import TrainSettings
+from cnnlab.training.spec import TrainSpec
 from cnnlab.training.trainer import build_data, train
-from cnnlab.transfer.finetune import few_shot, few_shot_indices, finetune
+from cnnlab.transfer.finetune import finetune
 
 METHODS = ("scratch", "features", "finetune")
 TARGET_CLASSES = ("airplane", "ship")
@@ -65,10 +67,11 @@ def pretrain(out: Path, model: str, settings: TrainSettings, data_dir, train_per
         return out
     place = distributed.setup("cpu")
     shape = {"lenet5": (1, 32, 32), "resnet20": (3, 32, 32)}[model]
-    data = build_data(settings, shape, place, data_dir, False)
-    few_shot(data, train_per_class, settings.seed, place)
-    few_shot(data, test_per_class, settings.seed, place, split="test")
-    train(model, settings, data=data, out=out, device="cpu", input_shape=shape, quiet=True)
+    data = build_data(settings.replace(train_per_class=train_per_class), shape, place, data_dir, False)
+    test = data.test
+    index = test.labels.new_tensor(per_class_subset(test.labels.numpy(), test_per_class, settings.seed))
+    data.test = DeviceLoader(test.images[index], test.labels[index], test.batch_size, test.adapter, shuffle=False)
+    train(TrainSpec(model, settings, out=out, device="cpu", input_shape=shape, quiet=True), data=data)
     return out
 
 
@@ -77,10 +80,7 @@ def standard_data(shape, data_dir, per_class):
 
     def make(settings):
         place = distributed.setup("cpu")
-        data = build_data(settings, shape, place, data_dir, False)
-        if per_class:
-            few_shot(data, per_class, settings.seed, place)
-        return data
+        return build_data(settings.replace(train_per_class=per_class or None), shape, place, data_dir, False)
 
     return make
 
@@ -96,7 +96,7 @@ def digits_like_mnist(per_class: int):
     def make(settings):
         x_train, y_train, classes = load_arrays("digits", "train")
         x_test, y_test, _ = load_arrays("digits", "test")
-        index = few_shot_indices(y_train, per_class, settings.seed)
+        index = per_class_subset(y_train, per_class, settings.seed)
         adapter = Adapter((1, 28, 28), (1, 32, 32), MNIST_MEAN, MNIST_STD)  # then padded 28 -> 32 as MNIST
         train_loader = DeviceLoader(mnist_geometry(x_train[index]), torch.from_numpy(y_train[index]),
                                     settings.batch_size, adapter, shuffle=True, seed=settings.seed)
@@ -116,11 +116,12 @@ def few_shot_runs(out: Path, source: Path, model: str, settings: TrainSettings, 
     test, fitted = {m: [] for m in METHODS}, {m: [] for m in METHODS}
     for seed in seeds:
         s = settings.replace(seed=seed)
-        runs = {"scratch": lambda: train(model, s, data=make_data(s), out=out / f"scratch-{seed}", device="cpu",
-                                         quiet=True, input_shape=shape)}
+        def spec(name, s=s):
+            return TrainSpec(model, s, out=out / name, device="cpu", quiet=True, input_shape=shape)
+
+        runs = {"scratch": lambda: train(spec(f"scratch-{seed}"), data=make_data(s))}
         for mode in ("features", "finetune"):
-            runs[mode] = lambda mode=mode: finetune(str(source), s, mode=mode, data=make_data(s),
-                                                    out=out / f"{mode}-{seed}", device="cpu", quiet=True)
+            runs[mode] = lambda mode=mode: finetune(str(source), spec(f"{mode}-{seed}"), mode=mode, data=make_data(s))
         for method, run in runs.items():
             started = time.perf_counter()
             history = run().history

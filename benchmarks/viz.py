@@ -40,6 +40,7 @@ def main() -> None:
     import pytorch_grad_cam  # noqa: F401  (imported before timing, like everything below)
 
     from cnnlab.training.settings import TrainSettings
+    from cnnlab.training.spec import TrainSpec
     from cnnlab.training.trainer import train
     from cnnlab.viz.activations import plot_activations
     from cnnlab.viz.cam import plot_cam
@@ -51,18 +52,18 @@ def main() -> None:
     from cnnlab.viz.subject import open_subject
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = train("lenet5", TrainSettings(dataset="digits", epochs=3, batch_size=64, val_split=200),
-                    out=Path(tmp) / "run", quiet=True).run_dir
+        settings = TrainSettings(dataset="digits", epochs=3, batch_size=64, val_split=200)
+        run = train(TrainSpec("lenet5", settings, out=Path(tmp) / "run", quiet=True)).run_dir
         subject = open_subject(run)
-        predictions = predict_test_set(subject)
-        x = subject.adapt(predictions.images[:1])
+        test = predict_test_set(subject)
+        x = subject.adapt(test.images[:1])
         out = Path(tmp) / "figures"
         cases = {
-            "write_report (everything)": lambda: write_report(run),
+            "write_report (everything)": lambda: write_report(run, force=True),
             "predict test set (360 images)": lambda: predict_test_set(subject),
             "curves": lambda: plot_curves([run], out / "curves.png"),
-            "confusion": lambda: plot_confusion(subject, predictions, out),
-            "mistakes": lambda: plot_mistakes(subject, predictions, out),
+            "confusion": lambda: plot_confusion(subject, test.predictions, out),
+            "mistakes": lambda: plot_mistakes(subject, test, out),
             "filters (c1)": lambda: plot_filters(subject, out),
             "activations (c1, c3)": lambda: plot_activations(subject, x, out),
             "Grad-CAM, top-5": lambda: plot_cam(subject, x, out),

@@ -1,7 +1,5 @@
 """Image folders: layout errors, unreadable images skipped and counted, deterministic epochs, predict input."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -47,19 +45,32 @@ def test_augmented_epochs_repeat_with_workers_or_without(tmp_path):
     assert not torch.equal(torch.cat([x for x, _ in data.train]), runs[1])
 
 
-def test_unreadable_images_are_skipped_with_a_warning_and_counted(tmp_path):
+def test_unreadable_images_are_reported_once_as_a_count_and_skipped(tmp_path, capsys):
     root = make_folder(tmp_path)
-    (root / "train" / "cat" / "broken.jpg").write_bytes(b"not a jpeg")
+    for i in range(4):  # not images at all: left out when the folder is scanned
+        (root / "train" / "cat" / f"broken{i}.jpg").write_bytes(b"not a jpeg")
     png = (root / "train" / "dog" / "0.png").read_bytes()
-    (root / "train" / "dog" / "cut.png").write_bytes(png[: len(png) // 2])
+    (root / "train" / "dog" / "cut.png").write_bytes(png[: len(png) // 2])  # a good header, truncated pixels
     data = build_loaders("imagefolder", (3, 32, 32), 4, data_dir=root, workers=0)
-    with pytest.warns(UserWarning, match="skipped unreadable image"):
-        seen = sum(len(y) for _, y in data.train)
-    assert seen == 10 and len(data.train.skipped) == 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a second epoch does not warn again about the same files
-        data.train.set_epoch(1)
-        assert sum(len(y) for _, y in data.train) == 10
+    scan = capsys.readouterr().err.splitlines()
+    assert scan == [f"cnnlab: warning: {root / 'train'}: 4 unreadable image file(s) left out "
+                    "(broken0.jpg, broken1.jpg, broken2.jpg, ...)"]
+    assert sum(len(y) for _, y in data.train) == 10 and data.train.skipped == {str(root / "train" / "dog" / "cut.png")}
+    assert len(capsys.readouterr().err.splitlines()) == 1  # the truncated file: one line, the first time
+    data.train.set_epoch(1)
+    assert sum(len(y) for _, y in data.train) == 10
+    assert capsys.readouterr().err == ""  # a second epoch does not warn again
+
+
+def test_a_class_without_a_readable_image_and_a_single_class_are_refused(tmp_path):
+    root = make_folder(tmp_path)
+    (root / "train" / "bird").mkdir()
+    (root / "train" / "bird" / "0.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(CnnlabError, match="class folder\\(s\\) bird in .* hold no readable image"):
+        build_loaders("imagefolder", (3, 32, 32), 4, data_dir=root, workers=0)
+    single = make_folder(tmp_path / "single", classes=("cat",))
+    with pytest.raises(CnnlabError, match="only the class folder cat: a classifier needs at least two"):
+        build_loaders("imagefolder", (3, 32, 32), 4, data_dir=single, workers=0)
 
 
 def _val_only_class(root):
@@ -70,7 +81,7 @@ def _val_only_class(root):
 @pytest.mark.parametrize("setup, message", [
     (lambda root: (root / "train").mkdir(parents=True), "no val/ folder"),
     (lambda root: [(root / p).mkdir(parents=True) for p in ("train", "val")], "class folder"),
-    (lambda root: (make_folder(root), (root / "train" / "empty").mkdir()), "every class needs at least one image"),
+    (lambda root: (make_folder(root), (root / "train" / "empty").mkdir()), "hold no readable image"),
     (lambda root: (make_folder(root), _val_only_class(root)), "same class folders"),
 ])
 def test_folder_layout_errors(tmp_path, setup, message):

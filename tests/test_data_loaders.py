@@ -96,8 +96,12 @@ def test_bad_arguments_are_user_errors():
         build_loaders("digits", (1, 8, 8), 8, augment=("pca:0.1",))
     with pytest.raises(CnnlabError, match="did you mean 'mnist'"):
         build_loaders("mnits", (1, 28, 28), 8)
-    with pytest.raises(CnnlabError, match="validation split"):
+    with pytest.raises(CnnlabError, match="--val-split 5000 must be a whole count of images in 1..1,436"):
         build_loaders("digits", (1, 8, 8), 8, val_split=5000)
+    with pytest.raises(CnnlabError, match="--val-split 0.0001 holds out .* = 0 images"):  # a fraction it would not honour
+        build_loaders("digits", (1, 8, 8), 8, val_split=0.0001)
+    with pytest.raises(CnnlabError, match="whole count"):
+        build_loaders("digits", (1, 8, 8), 8, val_split=2.5)
 
 
 def test_validation_split_as_a_fraction_or_a_tiny_count():

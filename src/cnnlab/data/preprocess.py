@@ -123,8 +123,11 @@ def load_image(path, input_shape, mean, std, native_shape=None, resize=None) -> 
             array = np.asarray(TF.center_crop(TF.resize(img, side), crop), np.uint8)
     except FileNotFoundError:
         raise CnnlabError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise CnnlabError(f"cannot read image {path} ({error})") from None
+    except Image.DecompressionBombError as error:
+        raise CnnlabError(f"image {path} is refused by Pillow's decompression-bomb guard ({error}); "
+                          f"resize it below {2 * Image.MAX_IMAGE_PIXELS:,} pixels first") from None
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise CnnlabError(f"cannot read image {path} ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
     x = torch.from_numpy(array.copy())
     x = x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]
     native_shape = tuple(native_shape or (x.shape[1], h, w))

@@ -19,7 +19,7 @@ engine uses it); `load_model`, `load_checkpoint` and `save_checkpoint` (from `ru
 from importlib import import_module
 
 from cnnlab.run.config import data_dir_of, read_config, validate_config, write_config
-from cnnlab.run.files import check_output, write_atomic, write_json_atomic
+from cnnlab.run.files import write_atomic, write_json_atomic
 from cnnlab.run.layout import (
     CHECKPOINTS,
     CONFIG,
@@ -32,6 +32,7 @@ from cnnlab.run.layout import (
     SUMMARY_JSON,
     SUMMARY_MD,
     WEIGHTS,
+    check_output,
     find_checkpoint,
     is_run,
     new_run_dir,

@@ -1,5 +1,5 @@
-"""Writing files so that nothing is lost: atomic writes, refusing what a command may not replace,
-and file-system errors as one line.
+"""Writing files so that nothing is lost: atomic writes, and file-system errors as one line
+(`layout.check_output` says what a command may write at all).
 
 Every write goes to a temporary file in the target's own folder (same file system, so the final
 rename is atomic), is fsynced, renamed over the target, and the folder is fsynced. A failed write
@@ -91,19 +91,3 @@ def write_atomic(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
 
 def write_json_atomic(path: str | os.PathLike, payload) -> Path:
     return write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def check_output(path: str | os.PathLike, force: bool = False) -> Path:
-    """`path` if a command may write it: never a run's own files (see `layout.protected_reason`),
-    never a folder, an existing file only with `force`."""
-    from cnnlab.run.layout import protected_reason
-
-    path = Path(path)
-    reason = protected_reason(path)
-    if reason is not None:
-        raise CnnlabError(f"refusing to write {path}: {reason}, which only 'cnnlab train' writes; choose another --out")
-    if path.is_dir():
-        raise CnnlabError(f"{path} is a folder: give a file name")
-    if (path.exists() or path.is_symlink()) and not force:
-        raise CnnlabError(f"{path} already exists: choose another --out, or add --force to replace it")
-    return path

@@ -1,4 +1,5 @@
-"""Names inside a run directory, creating one, finding one and finding its checkpoints.
+"""Names inside a run directory, creating one, finding one and its checkpoints, and what no command
+but the trainer may write (`check_output`).
 
 Torch-free. A checkpoint is a folder `checkpoints/<name>/` holding `model.safetensors` and
 `state.pt`; `<name>.old` is the previous copy kept while a new one is swapped in (see
@@ -121,3 +122,17 @@ def protected_reason(path: str | os.PathLike) -> str | None:
                 return f"it is the {inside[0]} of run {folder}"
             return None
     return None
+
+
+def check_output(path: str | os.PathLike, force: bool = False) -> Path:
+    """`path` if a command may write it: never a run's own files (see `layout.protected_reason`),
+    never a folder, an existing file only with `force`."""
+    path = Path(path)
+    reason = protected_reason(path)
+    if reason is not None:
+        raise CnnlabError(f"refusing to write {path}: {reason}, which only 'cnnlab train' writes; choose another --out")
+    if path.is_dir():
+        raise CnnlabError(f"{path} is a folder: give a file name")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise CnnlabError(f"{path} already exists: choose another --out, or add --force to replace it")
+    return path
