@@ -1,7 +1,7 @@
 """The `cnnlab` command: argument parsing only.
 
 Each module in `cnnlab.commands` adds its subcommands through `register(subparsers)` and sets
-`run=function` on its parsers; this file finds them, parses, and turns user errors into one line
+`run=function` on its parsers; this file finds them, parses, and turns user errors (and file-system errors) into one line
 and exit code 2.
 """
 
@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args) or 0
     except CnnlabError as error:
         print(f"cnnlab: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file-system failure no module turned into a CnnlabError itself
+        from cnnlab.run.files import os_error
+
+        print(f"cnnlab: error: {os_error(error, doing='use')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)

@@ -23,8 +23,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
         shape = tuple(int(p) for p in parts)
     except ValueError:
         shape = ()
-    if len(shape) < 2 or min(shape) < 1:
-        raise CnnlabError(f"bad input shape '{text}': write channels x height x width, e.g. 3x224x224")
+    if len(shape) != 3 or min(shape) < 1:
+        raise CnnlabError(f"bad input shape '{text}': write three positive whole numbers, channels x height x width, "
+                          "e.g. 3x224x224")
     return shape
 
 

@@ -72,17 +72,11 @@ def register(subparsers) -> None:
 
 def _open(args):
     from cnnlab.analysis import parse_shape
-    from cnnlab.errors import CnnlabError
     from cnnlab.viz.figure import replace_existing
     from cnnlab.viz.subject import open_subject
 
     replace_existing.set(args.force)
-    shape = None
-    if args.input_shape:
-        shape = parse_shape(args.input_shape)
-        if len(shape) != 3:
-            raise CnnlabError(f"--input-shape needs channels x height x width, not {args.input_shape}")
-    subject = open_subject(args.subject, shape)
+    subject = open_subject(args.subject, parse_shape(args.input_shape) if args.input_shape else None)
     return subject, subject.out_dir(args.out)
 
 

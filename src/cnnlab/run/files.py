@@ -35,11 +35,14 @@ _REASONS = {
 }
 
 
-def os_error(error: OSError, path: str | os.PathLike | None = None) -> CnnlabError:
+def os_error(error: OSError, path: str | os.PathLike | None = None, doing: str = "write") -> CnnlabError:
     """A file-system error as a one-line user error naming the path and the reason."""
     where = error.filename or path
-    reason = _REASONS.get(error.errno, error.strerror or type(error).__name__)
-    return CnnlabError(f"cannot write {where}: {reason}")
+    code = error.errno
+    if code == errno.EEXIST and where is not None and not Path(where).is_dir():
+        code = errno.ENOTDIR  # mkdir(parents=True) met a file where a folder should be
+    reason = _REASONS.get(code, error.strerror or type(error).__name__)
+    return CnnlabError(f"cannot {doing} {where}: {reason}")
 
 
 def fsync_dir(folder: Path) -> None:

@@ -38,14 +38,11 @@ def new_run_dir(out: str | os.PathLike | None, model: str, dataset: str, root: s
     is chosen, with a numeric suffix when two runs start in the same second.
     """
     if out is not None:
-        path = Path(out)
-        if path.exists():
-            hint = f"resume it with --resume {path}" if is_run(path) else "cnnlab never trains into an existing folder"
-            raise CnnlabError(f"output folder {path} already exists: choose another --out ({hint})")
+        path = refuse_existing_run_dir(out)
         try:
             path.mkdir(parents=True)
         except OSError as error:
-            raise os_error(error, path) from None
+            raise os_error(error, path, "create") from None
         return path
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{model}-{dataset}"
     try:
@@ -58,8 +55,21 @@ def new_run_dir(out: str | os.PathLike | None, model: str, dataset: str, root: s
             except FileExistsError:
                 continue
     except OSError as error:
-        raise os_error(error, Path(root)) from None
+        raise os_error(error, Path(root), "create") from None
     raise CnnlabError(f"could not create a new run folder under {root}")
+
+
+def refuse_existing_run_dir(out: str | os.PathLike) -> Path:
+    """`out` as the path of a run directory still to be created: an existing path is refused."""
+    path = Path(out)
+    try:
+        exists, run = path.exists(), is_run(path)
+    except OSError as error:
+        raise os_error(error, path, "create") from None
+    if exists:
+        hint = f"resume it with --resume {path}" if run else "cnnlab never trains into an existing folder"
+        raise CnnlabError(f"output folder {path} already exists: choose another --out ({hint})")
+    return path
 
 
 def is_run(path: str | os.PathLike) -> bool:

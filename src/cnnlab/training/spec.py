@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnlab.errors import CnnlabError
 from cnnlab.training.settings import TrainSettings
 
 if TYPE_CHECKING:  # torch is imported by the trainer; `cnnlab --help` should not wait for it
@@ -35,6 +36,13 @@ class TrainSpec:
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
     checkpoint_minutes: float | None = CHECKPOINT_MINUTES  # training minutes between them
     resume: Path | None = None  # set by `training.resume.resume_spec` only
+
+    def validate(self) -> TrainSpec:
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise CnnlabError(f"--checkpoint-every must be a positive number of steps, not {self.checkpoint_every}")
+        if self.checkpoint_minutes is not None and self.checkpoint_minutes < 0:
+            raise CnnlabError(f"--checkpoint-minutes must not be negative, not {self.checkpoint_minutes}")
+        return self
 
 
 @dataclass

@@ -39,6 +39,7 @@ from cnnlab.device import autocast_for, resolve_precision, seed_everything
 from cnnlab.errors import CnnlabError
 from cnnlab.inference import infer, logits_of
 from cnnlab.run.checkpoint import FORMAT, check_trainer_state, load_checkpoint, save_checkpoint
+from cnnlab.run.layout import refuse_existing_run_dir
 from cnnlab.run.model import load_weights
 from cnnlab.run.predictions import save_predictions
 from cnnlab.training import distributed
@@ -182,11 +183,12 @@ def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResul
 
     model_name = resolve(spec.model)
     settings = spec.settings.validate()
+    spec.validate()
     config = rundir.read_config(spec.resume) if spec.resume is not None else None
     if config is not None and start is None:
         start = Start.from_config(config)
-    if spec.resume is None and spec.out is not None and Path(spec.out).exists():
-        rundir.new_run_dir(spec.out, model_name, settings.dataset)  # the one-line refusal, on every rank
+    if spec.resume is None and spec.out is not None:
+        refuse_existing_run_dir(spec.out)  # before any work, on every rank
     input_shape = tuple(spec.input_shape or card(model_name).input_shape)
 
     place = distributed.setup(spec.device)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from torch import nn
 
@@ -166,12 +165,13 @@ def finetune(source: str, spec: TrainSpec, *, mode: str = "finetune", unfreeze_f
     source's input size)."""
     from cnnlab.data.info import dataset_info
     from cnnlab.device import seed_everything
+    from cnnlab.run.layout import refuse_existing_run_dir
     from cnnlab.training.trainer import train
     from cnnlab.transfer.source import load_source
 
     settings = spec.settings.validate()
-    if spec.out is not None and Path(spec.out).exists():
-        raise CnnlabError(f"output folder {spec.out} already exists: choose another --out")
+    if spec.out is not None:
+        refuse_existing_run_dir(spec.out)
     src = load_source(source, model)
     in_channels = dataset_info(settings.dataset).shape[0] if takes_in_channels(src.name) else src.input_shape[0]
     input_shape = (in_channels, *src.input_shape[1:])
