@@ -57,8 +57,9 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run directory to create (default: runs/<date>-<model>-<dataset>)")
     parser.add_argument("--checkpoint-every", type=int, metavar="STEPS",
                         help="also write a checkpoint every STEPS optimizer steps inside an epoch")
-    parser.add_argument("--checkpoint-minutes", type=float, default=CHECKPOINT_MINUTES, metavar="M",
-                        help="also write a checkpoint after every M minutes of training (0: only at epoch ends)")
+    parser.add_argument("--checkpoint-minutes", type=float, metavar="M",
+                        help=f"also write a checkpoint after every M minutes of training (default {CHECKPOINT_MINUTES:g}; "
+                        "0: only at epoch ends); a resumed run keeps its own unless given")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
 
 
@@ -107,9 +108,13 @@ def register(subparsers) -> None:
 
 
 def run_options(args) -> dict:
-    """The TrainSpec fields that say where and how a run is kept (not what it computes)."""
-    return {"device": args.device, "quiet": args.quiet, "download": args.download,
-            "checkpoint_every": args.checkpoint_every, "checkpoint_minutes": args.checkpoint_minutes or None}
+    """The TrainSpec fields that say where and how a run is kept (not what it computes); the
+    checkpoint cadence only when given, so a resumed run keeps its own."""
+    options = {"device": args.device, "quiet": args.quiet, "download": args.download}
+    for name in ("checkpoint_every", "checkpoint_minutes"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    return options
 
 
 def run_train(args) -> int:

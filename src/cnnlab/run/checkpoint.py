@@ -9,14 +9,15 @@ A checkpoint is written into `<name>.tmp/` and swapped in by renames (`<name>` -
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import shutil
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from cnnlab.errors import CnnlabError
 from cnnlab.run.files import fsync_dir, os_error
@@ -34,32 +35,32 @@ def is_cnnlab_state(state) -> bool:
     return isinstance(state, dict) and (state.get("format") == FORMAT or state.get("engine") == SCRATCH)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def save_checkpoint(checkpoints_dir: str | os.PathLike, name: str, model_state: dict, trainer_state: dict) -> Path:
-    """Write checkpoint `name` atomically; returns its folder. A failed write (disk full, no
-    permission) removes its temporary folder and leaves the previous checkpoint as it was."""
+    """Write checkpoint `name` atomically; returns its folder. Both files are serialised in memory
+    and written by plain writes, so a failure (disk full, no permission) is an OSError that names
+    its reason; it removes the temporary folder and leaves the previous checkpoint as it was."""
     root = Path(checkpoints_dir)
     final, tmp, old = root / name, root / f"{name}.tmp", root / f"{name}.old"
+    weights = safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in model_state.items()})
+    state = io.BytesIO()
+    torch.save(trainer_state, state)
     try:
         root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp / WEIGHTS))
-        torch.save(trainer_state, tmp / STATE)
-        for path in (tmp / WEIGHTS, tmp / STATE, tmp):
-            _fsync(path)
-    except (OSError, SafetensorError, RuntimeError) as error:  # safetensors and torch.save wrap OSError
+        _write(tmp / WEIGHTS, weights)
+        _write(tmp / STATE, state.getvalue())
+        fsync_dir(tmp)
+    except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise os_error(error, tmp) from None
-        raise CnnlabError(f"cannot write checkpoint {final}: {str(error).splitlines()[0][:120]}") from None
+        raise os_error(error, final) from None
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
@@ -74,7 +75,7 @@ def load_checkpoint(path: str | os.PathLike, which: str = "last", map_location="
     code, and refuses a checkpoint that neither cnnlab engine wrote."""
     _, folder = find_checkpoint(path, which)
     try:
-        weights = load_file(str(folder / WEIGHTS), device=str(map_location))
+        weights = safetensors.torch.load_file(str(folder / WEIGHTS), device=str(map_location))
         state = torch.load(folder / STATE, map_location=map_location, weights_only=True)
     except (SafetensorError, pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]

@@ -72,6 +72,17 @@ def refuse_existing_run_dir(out: str | os.PathLike) -> Path:
     return path
 
 
+def remove_stale_temporaries(run: Path) -> None:
+    """What a killed writer left: hidden `.NAME.*.tmp*` files (`files.write_atomic`) and
+    `checkpoints/NAME.tmp/` folders. Only the holder of the run's lock may call this."""
+    import shutil
+
+    for path in [*run.glob(".*.tmp*"), *(run / FIGURES).glob(".*.tmp*")]:
+        path.unlink(missing_ok=True)
+    for path in (run / CHECKPOINTS).glob("*.tmp"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def is_run(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG).is_file()
 

@@ -56,7 +56,7 @@ class Control:
 
     def __init__(self, signals: StopSignals, every_steps: int | None, minutes: float | None, world_size: int = 1):
         self.signals = signals
-        self.every_steps, self.seconds = every_steps, minutes * 60 if minutes else None
+        self.every_steps, self.seconds = every_steps, minutes * 60 if minutes else None  # 0 or None: off
         self.last_checkpoint = time.perf_counter()
         self.group = dist.new_group(backend="gloo") if world_size > 1 else None
         self.pending = None  # (flags tensor, async work) posted at the previous step

@@ -26,7 +26,8 @@ def _flags(names) -> str:
 def resume_spec(run: str | os.PathLike, overrides: dict, *, model: str | None = None, recipe: str | None = None,
                 out=None, data_dir=None, **options) -> TrainSpec:
     """The specification that continues `run`. `overrides`: the settings the user gave (name ->
-    value); `options`: TrainSpec's operational fields (device, quiet, checkpoint_every, ...)."""
+    value); `options`: TrainSpec's operational fields (device, quiet, checkpoint_every, ...); the
+    checkpoint cadence the run recorded applies unless `options` gives it."""
     from cnnlab.models import resolve
 
     run = Path(run)
@@ -51,6 +52,8 @@ def resume_spec(run: str | os.PathLike, overrides: dict, *, model: str | None = 
     _, state, folder = load_checkpoint(run, "last")
     check_trainer_state(state, folder)
     _refuse_finished(run, settings, state)
+    for name, value in config.get("checkpoints", {}).items():  # the run's own cadence, unless given
+        options.setdefault(name, value)
     return TrainSpec(model=config["model"], settings=settings, recipe=config.get("recipe"),
                      model_kwargs=config["model_kwargs"], input_shape=tuple(config["input_shape"]),
                      data_dir=data_dir_of(config, data_dir), resume=run, **options)

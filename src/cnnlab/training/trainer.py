@@ -39,7 +39,7 @@ from cnnlab.device import autocast_for, resolve_precision, seed_everything
 from cnnlab.errors import CnnlabError
 from cnnlab.inference import infer, logits_of
 from cnnlab.run.checkpoint import FORMAT, check_trainer_state, load_checkpoint, save_checkpoint
-from cnnlab.run.layout import refuse_existing_run_dir
+from cnnlab.run.layout import refuse_existing_run_dir, remove_stale_temporaries
 from cnnlab.run.model import load_weights
 from cnnlab.run.predictions import save_predictions
 from cnnlab.training import distributed
@@ -212,12 +212,14 @@ def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResul
         if place.is_main:
             run_dir = spec.resume or rundir.new_run_dir(spec.out, model_name, settings.dataset, spec.runs_root)
             lock = rundir.RunLock(run_dir).acquire()
+            remove_stale_temporaries(run_dir)  # left by a process that was killed while writing
         if spec.resume is not None:
             weights, state, folder = load_checkpoint(spec.resume, "last")
             trainer.load(weights, check_trainer_state(state, folder), folder)
             config["train"] = settings.to_dict()
         else:
             config = new_config(spec, settings, model_kwargs, input_shape, data, place, precision, start)
+        config["checkpoints"] = {"checkpoint_every": spec.checkpoint_every, "checkpoint_minutes": spec.checkpoint_minutes}
         if run_dir is not None:
             rundir.write_config(run_dir, config)
             if spec.resume is not None:
