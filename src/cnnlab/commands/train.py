@@ -156,8 +156,11 @@ def finish_run(result, quiet: bool) -> int:
         if run is not None:
             import sys
 
+            from cnnlab.training.distributed import launched
+
             where = result.checkpoint or "none written yet"
-            print(f"cnnlab: stopped by {name}: checkpoint {where}; resume with: cnnlab train --resume {run}",
+            launcher = "the same torchrun launch of " if launched() else ""
+            print(f"cnnlab: stopped by {name}: checkpoint {where}; resume with: {launcher}cnnlab train --resume {run}",
                   file=sys.stderr, flush=True)
         return code
     if run is None:

@@ -32,6 +32,16 @@ class Place:
         return self.rank == 0
 
 
+def launched() -> bool:
+    """Whether torchrun started this process as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def any_true(flag: bool, device: torch.device) -> bool:
+    """Whether `flag` is true on any rank (a collective: every rank calls it)."""
+    return bool(all_reduce(torch.tensor([int(flag)], device=device), "max").item())
+
+
 def setup(requested_device: str) -> Place:
     """Join the torchrun process group if launched by torchrun; pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

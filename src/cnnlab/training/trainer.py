@@ -187,8 +187,8 @@ def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResul
     config = rundir.read_config(spec.resume) if spec.resume is not None else None
     if config is not None and start is None:
         start = Start.from_config(config)
-    if spec.resume is None and spec.out is not None:
-        refuse_existing_run_dir(spec.out)  # before any work, on every rank
+    if spec.resume is None and spec.out is not None and not distributed.launched():
+        refuse_existing_run_dir(spec.out)  # before any work (under torchrun rank 0 checks, below)
     input_shape = tuple(spec.input_shape or card(model_name).input_shape)
 
     place = distributed.setup(spec.device)
@@ -208,11 +208,16 @@ def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResul
         seed_everything(settings.seed + place.rank)  # dropout differs across ranks, repeats across runs
         groups, frozen = optimizer_groups(model, start)
         trainer = _Trainer(model, settings, data, place, precision, groups, frozen, spec.quiet or not place.is_main)
-        run_dir = None
+        run_dir, failure = None, None
         if place.is_main:
-            run_dir = spec.resume or rundir.new_run_dir(spec.out, model_name, settings.dataset, spec.runs_root)
-            lock = rundir.RunLock(run_dir).acquire()
-            remove_stale_temporaries(run_dir)  # left by a process that was killed while writing
+            try:
+                run_dir = spec.resume or rundir.new_run_dir(spec.out, model_name, settings.dataset, spec.runs_root)
+                lock = rundir.RunLock(run_dir).acquire()
+                remove_stale_temporaries(run_dir)  # left by a process that was killed while writing
+            except CnnlabError as error:
+                failure = error
+        if distributed.any_true(failure is not None, place.device):  # every rank stops, not only the one that failed
+            raise failure or CnnlabError("rank 0 could not open the run directory (its error says why)")
         if spec.resume is not None:
             weights, state, folder = load_checkpoint(spec.resume, "last")
             trainer.load(weights, check_trainer_state(state, folder), folder)
