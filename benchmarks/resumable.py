@@ -2,13 +2,15 @@
 
 A run directory is 'done' once summary.md exists (the trainer writes it last), 'resume' when it has
 a last checkpoint, else 'new' (a folder killed before its first checkpoint holds nothing to keep).
-`train_slice` starts or resumes one run as a subprocess and stops it when the time is up; the
-checkpoints are written atomically, so the same call later goes on from the last finished epoch.
+`train_slice` starts or resumes one run as a subprocess and, when the time is up, stops it with
+SIGTERM, on which the trainer writes a checkpoint at the current step: the same call later goes on
+from that step (SIGKILL only if it does not stop within a minute).
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,9 +43,18 @@ def train_slice(model: str, run: Path, device: str, new_run_flags: list[str], se
         return False
     command = train_command(model, run, device, new_run_flags)
     print(" ".join(command[2:]), flush=True)
+    process = subprocess.Popen(command)
     try:
-        subprocess.run(command, check=True, timeout=seconds)
+        code = process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         print(f"{model}: time limit reached; run the same command again to continue from {run}", flush=True)
         return False
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
     return True
