@@ -174,6 +174,7 @@ def test_output_softmax_top5_and_grad_cam(opened, run):
         assert float(row.find_element("css selector", "td.p").text) == pytest.approx(probabilities[k], abs=TOLERANCE)
     top5 = {int(r.get_attribute("data-class")) for r in rows if "top" in r.get_attribute("class")}
     assert top5 == set(np.argsort(-probabilities)[:5].tolist())
+    assert driver.find_element("id", "softmax-formula").text.replace("\n", "") == "softmax: pk = ezk / Σj ezj"
     predicted = driver.find_element("id", "prediction").text
     assert predicted.startswith(f"{int(probabilities.argmax())} (")
     choose = driver.find_element("id", "cam-class")

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
                    "least folding that keeps at most 80 columns)")
     p.add_argument("--channels", type=int, help="channels kept per layer (default: as many as keep the file under "
                    "7.5 MiB with at least 8 channels, else 8 under 20 MiB)")
+    p.add_argument("--cam-classes", type=int, help="classes with a Grad-CAM map per image (default: every class "
+                   "up to 10, else the top 5; 0: none, which saves a backward pass per image on big models)")
     p.add_argument("--serve", action="store_true", help="serve the page live instead of writing it")
     p.add_argument("--port", type=int, default=8765, help="port for --serve (default 8765; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address for --serve (default 127.0.0.1: this computer only)")
@@ -42,7 +44,9 @@ def _explore(args):
             raise CnnlabError(f"--{flag} must be at least 1, not {value}")
     if not 0 <= args.port <= 65535:
         raise CnnlabError(f"--port must be 0..65535, not {args.port}")
-    options = dict(depth=args.depth, channels=args.channels, count=args.count)
+    if args.cam_classes is not None and args.cam_classes < 0:
+        raise CnnlabError(f"--cam-classes must be 0 or more, not {args.cam_classes}")
+    options = {"depth": args.depth, "channels": args.channels, "count": args.count, "cam_classes": args.cam_classes}
     if args.serve:
         return _serve(args, options)
     if args.host != "127.0.0.1" or args.port != 8765:

@@ -106,7 +106,9 @@ def cam_sanity(randomised: nn.Module, names: list[str], x: torch.Tensor, layer: 
     from scipy.stats import spearmanr
 
     shuffled = cam_maps(randomised, x, layer, [target])[0]
-    if np.ptp(trained) == 0 or np.ptp(shuffled) == 0:
+    if not np.isfinite(shuffled).all() or np.ptp(trained) == 0 or np.ptp(shuffled) == 0:
         return Sanity(names, None, False)
     rho = float(spearmanr(trained.ravel(), shuffled.ravel()).statistic)
+    if not np.isfinite(rho):
+        return Sanity(names, None, False)
     return Sanity(names, rho, rho >= SANITY_THRESHOLD)

@@ -82,14 +82,14 @@ class Explorer:
 
         self.subject = subject
         self.model = subject.model.eval()
-        self.summary = summary(self.model, subject.input_shape)
+        self.summary = summary(_meta_twin(self.model), subject.input_shape)
         self.folded, depth = choose_depth(self.summary, depth)
         self.raw_rows = [row for row in self.summary.rows if not row.training_only]
         calls, output = self._record(first)
         self._last = (first, calls, output)
         self.nodes = build_nodes(self.summary, self.folded, depth, calls)
         self.num_classes = int(output.shape[-1]) if output.dim() == 2 else 0
-        self.cam_classes = cam_classes if cam_classes is not None else (
+        self.cam_classes = min(cam_classes, self.num_classes) if cam_classes is not None else (
             self.num_classes if self.num_classes <= CAM_CLASSES else 5)
         self.plan = self._plan(depth, channels, images)
         self.layout = adapters.layout([(n.id, n.sources) for n in self.nodes])
@@ -123,12 +123,11 @@ class Explorer:
                                   f"channels per layer would be about {estimate / MiB:.0f} MiB (the limit is "
                                   f"{HARD_LIMIT / MiB:.0f} MiB): lower --channels or give fewer images")
             return Plan(depth, channels, widest, estimate)
-        steps = [c for c in CHANNEL_STEPS if c < widest]
-        steps = [widest] + steps
-        for limit in (SMALL_PAGE, LARGE_PAGE):
+        steps = [widest] + [c for c in CHANNEL_STEPS if c < widest]
+        for limit, fewest in ((SMALL_PAGE, min(GOOD_CHANNELS, widest)), (LARGE_PAGE, 1)):
             for candidate in steps:
                 estimate = self._bytes(candidate, images)
-                if estimate <= limit and (limit == LARGE_PAGE or candidate >= min(GOOD_CHANNELS, widest)):
+                if estimate <= limit and candidate >= fewest and (limit == SMALL_PAGE or candidate <= GOOD_CHANNELS):
                     return Plan(depth, candidate, widest, estimate)
         raise CnnlabError(f"an explorer page of {self.subject.name} with {images} image(s) would exceed "
                           f"{LARGE_PAGE / MiB:.0f} MiB even with one channel per layer: give fewer images")
@@ -137,6 +136,8 @@ class Explorer:
     def _cam_layer(self):
         if self.num_classes == 0:
             return None, "the model's output is not one score per class"
+        if self.cam_classes == 0:
+            return None, "not computed for this page (--cam-classes 0)"
         try:
             return adapters.cam_layer(self.model, self.subject.input_shape), None
         except CnnlabError as error:
@@ -145,9 +146,14 @@ class Explorer:
     def _cam(self, x: torch.Tensor, probabilities: np.ndarray) -> dict:
         if self.cam_layer is None:
             return {"problem": self.cam_problem}
+        if not np.isfinite(probabilities).all():
+            return {"problem": "the model's output is not finite (inf or NaN) for this input, so its gradients "
+                               "are not either"}
         order = np.argsort(-probabilities, kind="stable")
         classes = sorted(int(c) for c in order[: self.cam_classes])
         maps = adapters.cam_maps(self.model, x, self.cam_layer, classes)
+        if not np.isfinite(maps).all():
+            return {"problem": f"the activations or gradients at {self.cam_layer} are not finite (inf or NaN)"}
         result = {"layer": self.cam_layer, "classes": classes,
                   "maps": [np.round(m * 255).astype(np.uint8) for m in maps],
                   "empty": [bool(m.max() <= 0) for m in maps]}
@@ -201,10 +207,11 @@ class Explorer:
         shape, channels = self.subject.input_shape, self.plan.channels
         values, rests = {}, {}
         for node in self.nodes:
-            if node.derive is not None or len(node.shape) not in (1, 3):
+            if len(node.shape) not in (1, 3):
                 continue
-            out = calls[node.call].output[0]
-            values[str(node.id)] = out[: stored_channels(node.shape, channels)].float().numpy()
+            if node.derive is None:
+                out = calls[node.call].output[0]
+                values[str(node.id)] = out[: stored_channels(node.shape, channels)].float().numpy()
             if needs_rest(node, self.nodes, shape, channels):
                 source = node.sources[0]
                 given = x if source == INPUT else calls[self.nodes[source].call].output
@@ -217,6 +224,18 @@ class Explorer:
             record_["logits"] = logits.numpy()
             record_["cam"] = self._cam(x, torch.softmax(logits.double(), 0).numpy())
         return packed(record_)
+
+
+def _meta_twin(model: torch.nn.Module) -> torch.nn.Module:
+    """The model's structure with meta tensors for its weights, for the analyzer: its tracer stays
+    referenced from autograd's graph after `summary` returns (a reference cycle through C++ that
+    Python's collector cannot free), and it must not keep the real weights alive with it."""
+    import copy
+
+    memo = {id(p): torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+            for p in model.parameters()}
+    memo.update({id(b): torch.empty_like(b, device="meta") for b in model.buffers()})
+    return copy.deepcopy(model, memo)
 
 
 def _module_name(model, module) -> str | None:

@@ -1,11 +1,13 @@
 """The network as the explorer draws it: nodes (the analyzer's rows, blocks folded as in
 `summary --depth`), the edges between them, and what each node needs to explain its values.
 
-A node's values are either stored in the page (convolutions, linear layers, folded blocks,
-anything unusual) or recomputed by the page from the node it reads (ReLU, batch norm at inference,
-additions, pooling, flatten, dropout and identity at inference): those are exact or within float32
-rounding of PyTorch's result and cost no bytes. `derive` names the rule; the page implements each
-rule once, and its unit arithmetic uses the same code, so what it shows is what it computed.
+A node's values are either stored in the page (linear layers, folded blocks, anything unusual)
+or recomputed by the page from the node it reads: convolutions (from the held input channels and
+kernels, plus, for channels the page does not hold, cnnlab's exact sum of their products, `rest`),
+ReLU, batch norm at inference, additions, pooling, flatten, dropout and identity at inference.
+Those are exact or within float32 rounding of PyTorch's result and cost no bytes beyond the
+kernels and the rest sums. `derive` names the rule; the page implements each rule once, and its
+unit arithmetic uses the same function, so what it shows is what it computed.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def _kind(call: Call) -> str:
             return "identity"
         return "other"
     name = op_name(call.func)
-    if name in ("relu",):
+    if name == "relu":
         return "relu"
     if name == "add" and len(call.sources) == 2:
         return "add"
@@ -145,12 +147,16 @@ def _kind(call: Call) -> str:
 def _derivable(node: Node, nodes: list[Node], calls: list[Call]) -> str | None:
     """The page's rule for this node's values, when its inputs are drawn nodes whose values are
     exactly what this node's call read; else None (the values are stored)."""
-    if node.kind not in ("relu", "identity", "bn", "add", "pool", "flatten"):
+    if node.kind not in ("conv", "relu", "identity", "bn", "add", "pool", "flatten"):
         return None
     call = calls[node.call]
     if len(call.sources) != len(node.sources) or any(
             s != INPUT and nodes[t].call != s for s, t in zip(call.sources, node.sources)):
         return None  # reads something inside a folded block
+    if node.kind == "conv":
+        conv = node.module
+        readable = node.sources == [INPUT] or (len(node.sources) == 1 and nodes[node.sources[0]].spatial)
+        return "conv" if readable and conv.padding_mode == "zeros" else None
     if node.kind == "bn":
         bn = node.module
         if bn.training or bn.running_mean is None:
@@ -201,12 +207,11 @@ def needs_rest(node: Node, nodes: list[Node], input_shape, channels: int) -> boo
 
 
 def values_stored(node: Node, nodes: list[Node], input_shape, channels: int) -> int:
-    """Floats stored per image for `node`: its values unless derived, plus its rest sums."""
-    if node.derive is not None or len(node.shape) not in (1, 3):
+    """Floats stored per image for `node`: its values unless derived, plus its rest sums if any."""
+    if len(node.shape) not in (1, 3):
         return 0
-    per_channel = math.prod(node.shape[1:]) if node.spatial else 1
-    count = stored_channels(node.shape, channels) * per_channel
-    return count * 2 if needs_rest(node, nodes, input_shape, channels) else count
+    count = stored_channels(node.shape, channels) * (math.prod(node.shape[1:]) if node.spatial else 1)
+    return count * ((node.derive is None) + needs_rest(node, nodes, input_shape, channels))
 
 
 def conv_rest(node: Node, x: torch.Tensor, held: int, channels: int) -> torch.Tensor:

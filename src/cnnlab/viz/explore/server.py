@@ -24,6 +24,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.viz.explore.inputs import UPLOAD_LIMIT, decode_upload
 
 NAME_LIMIT = 80  # characters of an uploaded file's name shown on the page
+DRAIN_LIMIT = 64 * 1024 * 1024  # a refused upload up to this size is read to its end before the answer
 
 
 class ExploreServer(ThreadingHTTPServer):
@@ -44,8 +45,11 @@ def make_server(host: str, port: int) -> ExploreServer:
         server_version = "cnnlab-explore"
 
         def do_GET(self):
-            if self.path.split("?")[0] in ("/", "/index.html"):
+            path = self.path.split("?")[0]
+            if path in ("/", "/index.html"):
                 self._send(200, self.server.page, "text/html; charset=utf-8")
+            elif path == "/favicon.ico":  # browsers ask; the page has none
+                self._send(204, b"", "image/x-icon")
             else:
                 self._json(404, {"error": f"no page {self.path}; the explorer is at /"})
 
@@ -63,7 +67,7 @@ def make_server(host: str, port: int) -> ExploreServer:
             except CnnlabError as error:
                 self._json(400, {"error": str(error)})
                 return
-            except Exception as error:  # a bug: say so, keep serving
+            except Exception as error:  # noqa: BLE001 - a bug in cnnlab: say so, keep serving
                 traceback.print_exc(file=sys.stderr)
                 self._json(500, {"error": f"internal error ({type(error).__name__}): see the server's terminal"})
                 return
@@ -74,10 +78,19 @@ def make_server(host: str, port: int) -> ExploreServer:
             if length is None or not length.isdigit():
                 self.close_connection = True
                 raise CnnlabError("the request has no Content-Length: send the image file as the request body")
-            if int(length) > UPLOAD_LIMIT:
-                self.close_connection = True  # the body is not read: the connection cannot be reused
-                raise CnnlabError(f"the upload is {int(length):,} bytes; the limit is {UPLOAD_LIMIT:,}")
-            return self.rfile.read(int(length))
+            size = int(length)
+            if size > UPLOAD_LIMIT:
+                self._discard(size)
+                raise CnnlabError(f"the upload is {size:,} bytes; the limit is {UPLOAD_LIMIT:,}")
+            return self.rfile.read(size)
+
+        def _discard(self, size: int) -> None:
+            """Read a refused body away (up to DRAIN_LIMIT) so the client gets to read our answer."""
+            if size > DRAIN_LIMIT:
+                self.close_connection = True
+                return
+            while size > 0:
+                size -= len(self.rfile.read(min(size, 1 << 16)) or b"\0" * size)
 
         def _json(self, status: int, payload) -> None:
             self._send(status, json.dumps(payload, allow_nan=False).encode("utf-8"), "application/json")
@@ -94,7 +107,7 @@ def make_server(host: str, port: int) -> ExploreServer:
             if str(getattr(code, "value", code)).startswith(("4", "5")):
                 sys.stderr.write(f"cnnlab explore: {self.command} {self.path} -> {getattr(code, 'value', code)}\n")
 
-        def log_message(self, format, *args):  # noqa: A002 - the standard library's signature
+        def log_message(self, format, *args):  # the standard library's signature
             sys.stderr.write(f"cnnlab explore: {format % args}\n")
 
     try:

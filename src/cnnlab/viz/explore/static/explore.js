@@ -71,14 +71,22 @@
     [214, 96, 77], [103, 0, 31]]);
   const HEAT = lut([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]]);
 
-  function scaleOf(data) {
-    let lo = Infinity, hi = -Infinity;
-    for (let i = 0; i < data.length; i++) { const v = data[i]; if (v < lo) lo = v; if (v > hi) hi = v; }
+  function scaleOf(data) {  // over the finite values; inf and NaN are drawn grey
+    let lo = Infinity, hi = -Infinity, bad = 0;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (!Number.isFinite(v)) { bad++; continue; }
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
     if (!Number.isFinite(lo)) { lo = 0; hi = 0; }
+    if (bad) return { lo: lo < 0 && hi > 0 ? -Math.max(-lo, hi) : lo, hi: lo < 0 && hi > 0 ? Math.max(-lo, hi) : hi,
+      table: lo < 0 && hi > 0 ? DIVERGING : VIRIDIS, bad };
     if (lo < 0 && hi > 0) { const m = Math.max(-lo, hi); return { lo: -m, hi: m, table: DIVERGING }; }
     return { lo: lo, hi: hi, table: VIRIDIS };
   }
   function colour(scale, v) {
+    if (!Number.isFinite(v)) return [150, 150, 150];
     const span = scale.hi - scale.lo;
     const i = span > 0 ? Math.max(0, Math.min(255, Math.round(((v - scale.lo) / span) * 255))) : 128;
     return [scale.table[i * 3], scale.table[i * 3 + 1], scale.table[i * 3 + 2]];
@@ -103,13 +111,13 @@
     vals.set(INPUT, { data: unpack(record.input), shape: record.input.shape });
     for (const node of NET.nodes) {
       const stored = record.values[String(node.id)];
+      const rest = record.rest[String(node.id)] ? unpack(record.rest[String(node.id)]) : null;
       let v = null;
       if (stored) v = { data: unpack(stored), shape: stored.shape };
-      else if (node.derive) v = derive(node, vals);
+      else if (node.derive) v = derive(node, vals, rest);
       if (v) {
         v.scale = scaleOf(v.data);
-        const rest = record.rest[String(node.id)];
-        if (rest) v.rest = unpack(rest);
+        v.rest = rest;
         vals.set(node.id, v);
       }
     }
@@ -118,10 +126,17 @@
   }
   const at = (v, c, y, x) => v.data[(c * v.shape[1] + y) * v.shape[2] + x];
 
-  function derive(node, vals) {
+  function derive(node, vals, rest) {
     const src = vals.get(node.sources[0]);
     if (!src) return null;
     const n = src.data.length;
+    if (node.derive === "conv") {
+      const [k, h, w] = [node.weights.shape[0], node.shape[1], node.shape[2]];
+      const out = new Float32Array(k * h * w);
+      for (let c = 0; c < k; c++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
+        out[(c * h + y) * w + x] = convUnit(node, src, rest, c, y, x, false);
+      return { data: out, shape: [k, h, w] };
+    }
     if (node.derive === "identity") return { data: src.data, shape: src.shape };
     if (node.derive === "flatten") return { data: src.data, shape: [n], from: src.shape };
     const out = new Float32Array(node.derive === "pool" ? 0 : n);
@@ -187,35 +202,42 @@
     return { cells, result, sum, divisor, best, max: mode.endsWith("max") };
   }
 
-  function convUnit(node, vals, c, y, x) {
-    const src = vals.get(node.sources[0]);
+  // One output unit of a convolution: Σ kernel weight × input over the held input channels (zero
+  // padding outside the input), plus `rest` (cnnlab's exact sum over the channels not held) and the
+  // bias. With `detail`, every window position is returned for the arithmetic panel; without it (the
+  // recomputed map, every unit) only the total.
+  function convUnit(node, src, rest, c, y, x, detail) {
     const weights = unpack(node.weights);
     const [, J, kh, kw] = node.weights.shape;
     const win = node.window;
+    const [, H, W] = src.shape;
     const perGroup = node.inChannels / node.groups;
     const group = Math.floor(c / (node.shape[0] / node.groups));
-    const held = src.shape[0];
     const channels = [];
-    let shown = 0;
+    let shown = 0, count = 0;
     for (let j = 0; j < J; j++) {
       const ci = group * perGroup + j;
-      if (ci >= held) continue;
-      const cells = [];
-      for (let i = 0; i < kh; i++) for (let k = 0; k < kw; k++) {
+      if (ci >= src.shape[0]) continue;
+      count++;
+      const cells = detail ? [] : null;
+      const base = (c * J + j) * kh;
+      for (let i = 0; i < kh; i++) {
         const iy = y * win.stride[0] - win.padding[0] + i * win.dilation[0];
-        const ix = x * win.stride[1] - win.padding[1] + k * win.dilation[1];
-        const inside = iy >= 0 && iy < src.shape[1] && ix >= 0 && ix < src.shape[2];
-        const v = inside ? at(src, ci, iy, ix) : 0;
-        const w = weights[((c * J + j) * kh + i) * kw + k];
-        cells.push({ iy, ix, inside, v, w, p: w * v });
-        shown += w * v;
+        for (let k = 0; k < kw; k++) {
+          const ix = x * win.stride[1] - win.padding[1] + k * win.dilation[1];
+          const inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+          const v = inside ? src.data[(ci * H + iy) * W + ix] : 0;
+          const w = weights[(base + i) * kw + k];
+          shown += w * v;
+          if (detail) cells.push({ iy, ix, inside, v, w, p: w * v });
+        }
       }
-      channels.push({ channel: ci, cells });
+      if (detail) channels.push({ channel: ci, cells });
     }
-    const value = vals.get(node.id);
-    const rest = value.rest ? value.rest[(c * node.shape[1] + y) * node.shape[2] + x] : 0;
+    const r = rest ? rest[(c * node.shape[1] + y) * node.shape[2] + x] : 0;
     const bias = node.bias ? node.bias[c] : 0;
-    return { channels, shown, rest, hidden: perGroup - channels.length, bias, total: shown + rest + bias, kh, kw };
+    if (!detail) return shown + r + bias;
+    return { channels, shown, rest: r, hidden: perGroup - count, bias, total: shown + r + bias, kh, kw };
   }
 
   // ---- header, inputs, language ---------------------------------------------------------
@@ -320,6 +342,7 @@
           else select(node.id, 0, [n]);
         });
         card.append(canvas);
+        if (v.scale.bad) card.append(el("div", { class: "meta flag", text: t("notFinite", { count: v.scale.bad }) }));
         const kept = v.shape.length === 3 ? v.shape[0] : v.data.length;
         const total = node.shape.length === 3 ? node.shape[0] : node.shape[0];
         if (kept < total) card.append(el("div", { class: "meta", text: `${kept} ${t("of")} ${total}` }));
@@ -584,7 +607,7 @@
 
   function explain(panel, node, vals, v, value, y, x) {
     if (node.kind === "conv" && node.weights && node.window && node.paddingMode === "zeros") {
-      const a = convUnit(node, vals, state.channel, y, x);
+      const a = convUnit(node, vals.get(node.sources[0]), v.rest, state.channel, y, x, true);
       panel.append(el("p", { class: "formula", text: t("convFormula") }));
       const windows = el("div", { class: "windows" });
       for (const ch of a.channels.slice(0, 16)) {
@@ -693,9 +716,15 @@
     const sum = e.reduce((a, b) => a + b, 0);
     return { p: e.map((v) => v / sum), e, sum, max };
   }
+  function softmaxFormula() {  // p_k = e^{z_k} / Σ_j e^{z_j}, set with sub- and superscripts
+    const power = (index) => el("sup", {}, "z", el("sub", { text: index }));
+    return el("p", { class: "formula", id: "softmax-formula" }, `${t("softmax")}: p`, el("sub", { text: "k" }),
+      " = e", power("k"), " / Σ", el("sub", { text: "j" }), " e", power("j"));
+  }
   function topClass(record) {
     if (!record.logits) return null;
     const z = unpack(record.logits);
+    if (!Array.from(z).every(Number.isFinite)) return null;
     let best = 0;
     for (let i = 1; i < z.length; i++) if (z[i] > z[best]) best = i;
     return best;
@@ -705,8 +734,17 @@
     const box = document.getElementById("output");
     box.replaceChildren();
     const record = DOC.images[state.image];
-    if (!record.logits) return;
+    if (!record.logits) {
+      const last = NET.nodes[NET.nodes.length - 1];
+      box.append(el("p", { class: "help", text: t("outputMaps", { shape: dims(last.shape) }) }));
+      return;
+    }
     const z = unpack(record.logits);
+    if (!Array.from(z).every(Number.isFinite)) {
+      box.append(el("p", { class: "flag", id: "prediction", text: t("outputNotFinite") }));
+      box.append(camPanel(record, null));
+      return;
+    }
     const s = softmax(z);
     const order = [...z.keys()].sort((a, b) => s.p[b] - s.p[a]);
     const rows = z.length <= 10 ? [...z.keys()] : order.slice(0, 10);
@@ -719,7 +757,7 @@
         el("td", { class: "p", text: fmt(s.p[k], 5) }), el("td", {}, el("span", { class: "bar", style: `width:${Math.round(s.p[k] * 120)}px` }))));
     }
     const panel = el("div", { class: "panel" }, el("h3", { text: `${t("logits")} → ${t("top5")}` }),
-      el("p", { class: "formula", text: t("softmax") }), el("p", { class: "sum", text: t("softmaxSum", { sum: fmt(s.sum) }) }), table,
+      softmaxFormula(), el("p", { class: "sum", text: t("softmaxSum", { sum: fmt(s.sum) }) }), table,
       el("p", { class: "sum" }, el("span", { text: t("predicted") + ": " }),
         el("b", { id: "prediction", text: `${NET.classes[order[0]] ?? order[0]} (${fmt(s.p[order[0]], 4)})` }),
         record.label !== null && record.label !== undefined ? el("span", { text: ` · ${t("truth")}: ${record.label}` }) : null));
