@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("--depth", type=int, help="fold blocks nested deeper than D, as summary --depth (default: the "
                    "least folding that keeps at most 80 columns)")
     p.add_argument("--channels", type=int, help="channels kept per layer (default: as many as keep the file under "
-                   "7.5 MiB with at least 8 channels, else 8 under 20 MiB)")
+                   "7.5 MiB with at least 8 channels, else at most 8 under 20 MiB)")
     p.add_argument("--cam-classes", type=int, help="classes with a Grad-CAM map per image (default: every class "
                    "up to 10, else the top 5; 0: none, which saves a backward pass per image on big models)")
     p.add_argument("--serve", action="store_true", help="serve the page live instead of writing it")

@@ -27,6 +27,7 @@ from cnnlab.viz.explore.network import (
     conv_rest,
     held_inputs,
     needs_rest,
+    recompute_convolutions,
     static_info,
     stored_channels,
     values_stored,
@@ -92,6 +93,7 @@ class Explorer:
         self.cam_classes = min(cam_classes, self.num_classes) if cam_classes is not None else (
             self.num_classes if self.num_classes <= CAM_CLASSES else 5)
         self.plan = self._plan(depth, channels, images)
+        recompute_convolutions(self.nodes, subject.input_shape, self.plan.channels)
         self.layout = adapters.layout([(n.id, n.sources) for n in self.nodes])
         self.cam_layer, self.cam_problem = self._cam_layer()
         self.sanity = None
@@ -106,7 +108,9 @@ class Explorer:
 
     # -- the plan ----------------------------------------------------------------------------
     def _bytes(self, channels: int, images: int) -> int:
+        """The page's size in bytes at this channel limit (choosing what the page recomputes)."""
         shape = self.subject.input_shape
+        recompute_convolutions(self.nodes, shape, channels)
         floats = math.prod(shape) + self.num_classes + sum(
             values_stored(n, self.nodes, shape, channels) for n in self.nodes)
         cam = self.cam_classes * math.prod(shape[1:])

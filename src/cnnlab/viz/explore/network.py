@@ -26,6 +26,7 @@ from cnnlab.viz.explore.record import INPUT, INSIDE, Call
 MAX_NODES = 80  # the least folded depth with at most this many nodes is drawn
 VECTOR_LIMIT = 4096  # values kept of a 1-D layer (VGG's 4096-unit layers fit whole)
 LINEAR_WEIGHTS = 65_536  # a linear layer's weights are embedded (for its arithmetic) up to this size
+BROWSER_MACS = 30_000_000  # multiply-adds the page may spend per image recomputing convolutions
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardtanh)
 POOLS = {nn.MaxPool2d: "max", nn.AvgPool2d: "avg", nn.AdaptiveAvgPool2d: "adaptive_avg",
@@ -46,6 +47,7 @@ class Node:
     sources: list[int] = field(default_factory=list)
     derive: str | None = None  # the page recomputes the values by this rule instead of storing them
     module: nn.Module | None = None
+    recomputable: bool = False  # a convolution the page could recompute (`recompute_convolutions` decides)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -103,7 +105,27 @@ def build_nodes(summary, folded, depth: int | None, calls: list[Call]) -> list[N
         nodes.append(node)
     for node in nodes:
         node.derive = _derivable(node, nodes, calls)
+        node.recomputable = node.derive == "conv"
     return nodes
+
+
+def recompute_convolutions(nodes: list[Node], input_shape, channels: int) -> int:
+    """Choose the convolutions the page recomputes at this channel limit, fewest products per value
+    first, while its work per image stays within BROWSER_MACS (so it opens at once); the others
+    are stored. Returns the multiply-adds chosen."""
+    candidates = [n for n in nodes if n.recomputable]
+
+    def products(node: Node) -> int:  # per output value
+        conv = node.module
+        held = min(conv.in_channels // conv.groups, held_inputs(node, nodes, input_shape, channels))
+        return held * math.prod(conv.kernel_size)
+
+    spent = 0
+    for node in sorted(candidates, key=products):
+        cost = products(node) * stored_channels(node.shape, channels) * math.prod(node.shape[1:])
+        node.derive = "conv" if spent + cost <= BROWSER_MACS else None
+        spent += cost if node.derive else 0
+    return spent
 
 
 def _group(row, blocks, depth: int | None) -> str:

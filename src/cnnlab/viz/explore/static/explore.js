@@ -130,13 +130,7 @@
     const src = vals.get(node.sources[0]);
     if (!src) return null;
     const n = src.data.length;
-    if (node.derive === "conv") {
-      const [k, h, w] = [node.weights.shape[0], node.shape[1], node.shape[2]];
-      const out = new Float32Array(k * h * w);
-      for (let c = 0; c < k; c++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++)
-        out[(c * h + y) * w + x] = convUnit(node, src, rest, c, y, x, false);
-      return { data: out, shape: [k, h, w] };
-    }
+    if (node.derive === "conv") return convMap(node, src, rest);
     if (node.derive === "identity") return { data: src.data, shape: src.shape };
     if (node.derive === "flatten") return { data: src.data, shape: [n], from: src.shape };
     const out = new Float32Array(node.derive === "pool" ? 0 : n);
@@ -202,11 +196,10 @@
     return { cells, result, sum, divisor, best, max: mode.endsWith("max") };
   }
 
-  // One output unit of a convolution: Σ kernel weight × input over the held input channels (zero
-  // padding outside the input), plus `rest` (cnnlab's exact sum over the channels not held) and the
-  // bias. With `detail`, every window position is returned for the arithmetic panel; without it (the
-  // recomputed map, every unit) only the total.
-  function convUnit(node, src, rest, c, y, x, detail) {
+  // One output unit of a convolution, for the arithmetic panel: Σ kernel weight × input over the held
+  // input channels (zero padding outside the input), plus `rest` (cnnlab's exact sum over the
+  // channels not held) and the bias, with every window position.
+  function convUnit(node, src, rest, c, y, x) {
     const weights = unpack(node.weights);
     const [, J, kh, kw] = node.weights.shape;
     const win = node.window;
@@ -219,7 +212,7 @@
       const ci = group * perGroup + j;
       if (ci >= src.shape[0]) continue;
       count++;
-      const cells = detail ? [] : null;
+      const cells = [];
       const base = (c * J + j) * kh;
       for (let i = 0; i < kh; i++) {
         const iy = y * win.stride[0] - win.padding[0] + i * win.dilation[0];
@@ -229,15 +222,56 @@
           const v = inside ? src.data[(ci * H + iy) * W + ix] : 0;
           const w = weights[(base + i) * kw + k];
           shown += w * v;
-          if (detail) cells.push({ iy, ix, inside, v, w, p: w * v });
+          cells.push({ iy, ix, inside, v, w, p: w * v });
         }
       }
-      if (detail) channels.push({ channel: ci, cells });
+      channels.push({ channel: ci, cells });
     }
     const r = rest ? rest[(c * node.shape[1] + y) * node.shape[2] + x] : 0;
     const bias = node.bias ? node.bias[c] : 0;
-    if (!detail) return shown + r + bias;
     return { channels, shown, rest: r, hidden: perGroup - count, bias, total: shown + r + bias, kh, kw };
+  }
+
+  // The whole map at once, summing in convUnit's order (held channel, kernel row, kernel column)
+  // for every unit, so each value is the total its arithmetic shows: for each kernel position the
+  // valid output rows and columns are found once, and the inner loop runs without branches.
+  function convMap(node, src, rest) {
+    const weights = unpack(node.weights);
+    const [K, J, kh, kw] = node.weights.shape;
+    const [, H, W] = src.shape;
+    const [h, w] = [node.shape[1], node.shape[2]];
+    const [sy, sx] = node.window.stride, [py, px] = node.window.padding, [dy, dx] = node.window.dilation;
+    const perGroup = node.inChannels / node.groups;
+    const out = new Float32Array(K * h * w);
+    const acc = new Float64Array(h * w);
+    const span = (s, p, d, i, n, size) => {  // outputs o < n whose input o·s − p + i·d lies in 0..size-1
+      const lo = Math.max(0, Math.ceil((p - i * d) / s)), hi = Math.min(n - 1, Math.floor((size - 1 + p - i * d) / s));
+      return [lo, hi];
+    };
+    for (let c = 0; c < K; c++) {
+      acc.fill(0);
+      const group = Math.floor(c / (node.shape[0] / node.groups));
+      for (let j = 0; j < J; j++) {
+        const ci = group * perGroup + j;
+        if (ci >= src.shape[0]) continue;
+        const plane = ci * H * W;
+        for (let i = 0; i < kh; i++) {
+          const [y0, y1] = span(sy, py, dy, i, h, H);
+          for (let k = 0; k < kw; k++) {
+            const [x0, x1] = span(sx, px, dx, k, w, W);
+            const wt = weights[((c * J + j) * kh + i) * kw + k];
+            for (let y = y0; y <= y1; y++) {
+              const row = plane + (y * sy - py + i * dy) * W - px + k * dx;
+              const o = y * w;
+              for (let x = x0; x <= x1; x++) acc[o + x] += wt * src.data[row + x * sx];
+            }
+          }
+        }
+      }
+      const bias = node.bias ? node.bias[c] : 0;
+      for (let u = 0; u < h * w; u++) out[c * h * w + u] = acc[u] + (rest ? rest[c * h * w + u] : 0) + bias;
+    }
+    return { data: out, shape: [K, h, w] };
   }
 
   // ---- header, inputs, language ---------------------------------------------------------
@@ -607,7 +641,7 @@
 
   function explain(panel, node, vals, v, value, y, x) {
     if (node.kind === "conv" && node.weights && node.window && node.paddingMode === "zeros") {
-      const a = convUnit(node, vals.get(node.sources[0]), v.rest, state.channel, y, x, true);
+      const a = convUnit(node, vals.get(node.sources[0]), v.rest, state.channel, y, x);
       panel.append(el("p", { class: "formula", text: t("convFormula") }));
       const windows = el("div", { class: "windows" });
       for (const ch of a.channels.slice(0, 16)) {
