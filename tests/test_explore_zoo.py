@@ -24,6 +24,18 @@ HEAVY = 1_000_000_000
 LIMIT = 25 * MiB
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: forty small models' passes spend more time waking threads than computing,
+    and on a shared two-core machine a second spinning thread makes them many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def document_of(page: str) -> dict:
     text = re.search(r'<script id="cnnlab-data" type="application/json">(.*?)</script>', page, re.DOTALL).group(1)
     return json.loads(text.replace("<\\/", "</"))
