@@ -134,7 +134,7 @@ def test_convolution_unit_equals_torch_and_its_arithmetic_adds_up(opened, run):
     assert console_errors(driver) == []
 
 
-def test_receptive_field_in_the_padding_and_a_pooling_unit(opened, run):
+def test_receptive_field_and_a_pooling_unit(opened, run):
     driver = opened
     click_channel(driver, "features.s4", 2)
     click_unit(driver, 0, 4)

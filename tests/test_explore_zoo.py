@@ -187,7 +187,7 @@ def test_layers_recomputed_by_the_page_equal_torch_twenty_deep(tmp_path):
     as its time budget allows) and every batch norm, ReLU and addition from the input image and the
     weights; twenty weighted layers deep its values still equal torch's."""
     import numpy as np
-    from explore_browser import browser, console_errors, wait_ready
+    from explore_browser import browser, click_at, console_errors, wait_ready
 
     from cnnlab.viz.explore.record import record
 
@@ -210,6 +210,19 @@ def test_layers_recomputed_by_the_page_equal_torch_twenty_deep(tmp_path):
                                        err_msg=node.row.name)
             derived += node.derive == "conv"
         assert derived >= 12  # of 19 convolutions
+        # a corner unit of the first 3×3 convolution (padding 1): its field reaches into the padding
+        canvas = driver.find_element("css selector", 'canvas[data-node="0"]')
+        click_at(driver, canvas, 2, 2)
+        grid = driver.find_element("id", "map-canvas")
+        cell = int(grid.get_attribute("data-cell"))
+        click_at(driver, grid, cell / 2, cell / 2)
+        (fy, fx) = explorer.summary.rows[0].receptive_field
+        first = [float(a.start - (a.size - 1) / 2) for a in (fy, fx)]
+        assert first == [-1.0, -1.0]
+        assert driver.find_element("id", "field-box").text.startswith("rows -1 … 1, columns -1 … 1 ")
+        assert "padding" in driver.find_element("id", "field").text
+        assert float(driver.find_element("id", "unit-value").text) == pytest.approx(
+            float(calls[0].output[0, 0, 0, 0]), abs=1e-4)
         assert console_errors(driver) == []
     finally:
         driver.quit()
