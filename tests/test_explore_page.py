@@ -218,7 +218,10 @@ def test_chinese_page_and_bad_input(run, tmp_path, capsys):
             (["explore", str(run), str(tmp_path / "missing.png"), "--out", str(tmp_path / "a.html")], "does not exist"),
             (["explore", str(run), "--channels", "0"], "--channels must be at least 1"),
             (["explore", "lenet6", "--out", str(tmp_path / "b.html")], "lenet6"),
-            (["explore", str(run), "--port", "9000"], "--host and --port are for --serve")):
+            (["explore", str(run), "--port", "9000"], "--host and --port are for --serve"),
+            (["explore", str(run), str(out), "--count", "2"], "leave it out when naming IMAGE files"),
+            (["explore", str(run), "--cam-classes", "-1"], "--cam-classes must be 0 or more"),
+            (["explore", str(run), "--serve", "--out", str(tmp_path / "c.html")], "--serve writes no file")):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err

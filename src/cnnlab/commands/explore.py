@@ -42,6 +42,8 @@ def _explore(args):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise CnnlabError(f"--{flag} must be at least 1, not {value}")
+    if args.count is not None and args.images:
+        raise CnnlabError("--count chooses how many default images to embed: leave it out when naming IMAGE files")
     if not 0 <= args.port <= 65535:
         raise CnnlabError(f"--port must be 0..65535, not {args.port}")
     if args.cam_classes is not None and args.cam_classes < 0:
