@@ -42,11 +42,11 @@ from cnnlab.run.checkpoint import FORMAT, check_trainer_state, load_checkpoint, 
 from cnnlab.run.layout import refuse_existing_run_dir, remove_stale_temporaries
 from cnnlab.run.model import load_weights
 from cnnlab.run.predictions import save_predictions
-from cnnlab.training import distributed
+from cnnlab.training import distributed, tensorboard
 from cnnlab.training.control import Control, StopSignals
 from cnnlab.training.metrics import Running
 from cnnlab.training.optim import Schedule, build_optimizer
-from cnnlab.training.progress import EpochBar, epoch_line, print_line
+from cnnlab.training.progress import EpochBar, epoch_line, header_line, print_line
 from cnnlab.training.settings import TrainSettings
 from cnnlab.training.spec import Start, TrainSpec
 
@@ -184,6 +184,8 @@ def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResul
     model_name = resolve(spec.model)
     settings = spec.settings.validate()
     spec.validate()
+    if spec.tensorboard:
+        tensorboard.require()
     config = rundir.read_config(spec.resume) if spec.resume is not None else None
     if config is not None and start is None:
         start = Start.from_config(config)
@@ -195,7 +197,7 @@ def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResul
     threads_before = torch.get_num_threads()
     if place.device.type == "cpu" and settings.threads:
         torch.set_num_threads(settings.threads)  # for this run only: restored below
-    lock = None
+    lock = trainer = None
     try:
         precision = resolve_precision(settings.precision, place.device)
         if place.device.type == "cuda":
@@ -224,15 +226,25 @@ def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResul
             config["train"] = settings.to_dict()
         else:
             config = new_config(spec, settings, model_kwargs, input_shape, data, place, precision, start)
-        config["checkpoints"] = {"checkpoint_every": spec.checkpoint_every, "checkpoint_minutes": spec.checkpoint_minutes}
+        config["options"] = {name: getattr(spec, name) for name in TrainSpec.OPTIONS}
         if run_dir is not None:
             rundir.write_config(run_dir, config)
             if spec.resume is not None:
                 rundir.rewrite_metrics(run_dir, trainer.history)  # drops a torn line, restores a lost epoch
+        if run_dir is not None:
+            resumed = f"epoch {trainer.epoch + 1}, step {trainer.step:,}" if spec.resume is not None else None
+            print_line(header_line(model=model_name, parameters=sum(p.numel() for p in model.parameters()),
+                                   data=config["dataset"], recipe=config.get("recipe"), device=str(place.device),
+                                   precision=precision, threads=torch.get_num_threads(), run=str(run_dir),
+                                   resumed=resumed), spec.quiet)
+        if run_dir is not None and spec.tensorboard:
+            trainer.scalars = tensorboard.Scalars(run_dir, trainer.step if spec.resume is not None else None)
         with StopSignals() as signals:
             control = Control(signals, spec.checkpoint_every, spec.checkpoint_minutes, place.world_size)
             return trainer.fit(run_dir, control)
     finally:
+        if trainer is not None and trainer.scalars is not None:
+            trainer.scalars.close()
         if lock is not None:
             lock.release()
         distributed.teardown()
@@ -263,6 +275,8 @@ class _Trainer:
         if settings.compile:
             self.forward = torch.compile(self.forward, mode=None if settings.compile == "default" else settings.compile)
         self.optimizer = build_optimizer(groups, settings, self.device)
+        if settings.early_stop is not None and data.val is None:
+            raise CnnlabError("--early-stop watches the validation split: add --val-split (e.g. 0.1)")
         self.steps_per_epoch = len(data.train)
         if self.steps_per_epoch == 0:
             raise CnnlabError(f"the training set is smaller than one batch of {settings.batch_size}: lower --batch-size")
@@ -277,6 +291,7 @@ class _Trainer:
         self.running = Running(self.device)  # the current epoch's sums (saved in mid-epoch checkpoints)
         self.position: dict | None = None  # where a resumed epoch continues
         self.checkpoint: Path | None = None
+        self.scalars = None  # TensorBoard, when asked for (rank 0)
 
     # --- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict:
@@ -335,8 +350,7 @@ class _Trainer:
         self.set_train_mode()
         done = self.running.steps_taken
         bar = EpochBar(self.epoch + 1, self.epochs, min(self.steps_per_epoch, self.total_steps - self.step + done),
-                       self.quiet)
-        bar.advance(done)
+                       self.quiet, done=done)
         started, interval = time.perf_counter(), self.settings.log_interval
         try:
             for x, y in self.data.train:
@@ -378,9 +392,17 @@ class _Trainer:
         self.running.seconds += now - started
         return now
 
+    def stalled(self) -> int | None:
+        """Epochs since the best validation top-1, once that reaches --early-stop; else None."""
+        patience, best = self.settings.early_stop, self.best
+        if patience is None or best is None or best["metric"] != "val_top1":
+            return None
+        waited = self.epoch - best["epoch"]
+        return waited if waited >= patience else None
+
     def fit(self, run_dir: Path | None, control: Control) -> RunResult:
         self.lr = self.settings.lr * self.schedule.factor(self.step)
-        while self.epoch < self.epochs and self.step < self.total_steps:
+        while self.epoch < self.epochs and self.step < self.total_steps and self.stalled() is None:
             stopped = self.train_epoch(run_dir, control)
             if stopped:
                 return self.result(run_dir, stopped)
@@ -403,12 +425,17 @@ class _Trainer:
             control.checkpointed()
             if run_dir is not None:
                 rundir.append_metrics(run_dir, records)
+                if self.scalars is not None:
+                    self.scalars.write(records)
                 print_line(epoch_line(epoch=self.epoch, epochs=self.epochs, train=train, val=val and val.metrics,
                                       test=test.metrics, lr=self.lr, seconds=self.elapsed,
                                       images_per_s=train["images_per_s"]), self.quiet)
             stopped = control.settle()
             if stopped:
                 return self.result(run_dir, stopped)
+        if self.stalled() is not None:
+            print_line(f"early stop: no better validation accuracy for {self.stalled()} epochs; the best is epoch "
+                       f"{self.best['epoch']} ({100 * self.best['value']:.2f}%)", self.quiet)
         return self.result(run_dir, 0)
 
     def result(self, run_dir, stopped: int) -> RunResult:
