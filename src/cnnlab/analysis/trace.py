@@ -251,6 +251,8 @@ class Tracer(TorchFunctionMode):
         self._step(everything, inputs[0], out)
         row.macs += call.macs
         row.other_ops += call.other
+        if call.note and call.note not in row.notes:
+            row.notes += (call.note,)
         if call.windows and not row.windows:
             row.windows, row.groups, row.units = call.windows, call.groups, call.units
             sizes = inputs[0].shape[-len(call.windows):]
@@ -272,7 +274,7 @@ class Tracer(TorchFunctionMode):
 
     def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor) -> tuple[Axis, ...]:
         """Receptive field of `out`: through windows, adaptive pooling, merges or collapses."""
-        fields = [self.info[id(t)].rf for t in inputs]
+        fields = [self.info[id(t)].rf for t in (inputs[:1] if call.nominal_field else inputs)]
         rf = widest(fields) if len(fields) > 1 else fields[0]
         source = inputs[0]
         if call.windows:
