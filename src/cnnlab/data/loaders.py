@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cnnlab.data.augment import parse_augment
+from cnnlab.data.augment import RandomCrop, parse_augment
 from cnnlab.data.batching import VAL_SPLIT_SEED, Loaders, PlannedLoader, epoch_seed, holdout, plan_batches
 from cnnlab.data.info import IN_MEMORY, dataset_info
 from cnnlab.data.preprocess import Adapter, grey_stats
 from cnnlab.data.readers import load_arrays
+from cnnlab.data.tta import BatchViews
 from cnnlab.errors import CnnlabError
 
 
@@ -53,8 +54,11 @@ def _check_positive(**values):
 
 
 def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=False, device="cpu", augment=(),
-                  val_split=0, seed=0, rank=0, world_size=1, eval_batch_size=None, workers=2) -> Loaders:
-    """Train / validation / test loaders of data set `name` for a model taking `input_shape` (C, H, W)."""
+                  val_split=0, seed=0, rank=0, world_size=1, eval_batch_size=None, workers=2, tta=None) -> Loaders:
+    """Train / validation / test loaders of data set `name` for a model taking `input_shape` (C, H, W).
+
+    `tta` (flip, 10crop, 144crop; `cnnlab.data.tta`) makes the validation and test loaders yield every
+    image's views one after the other, at most the evaluation batch size of views per batch."""
     _check_positive(batch_size=batch_size, eval_batch_size=eval_batch_size, world_size=world_size)
     if not 0 <= rank < world_size:
         raise CnnlabError(f"rank {rank} is not in 0..{world_size - 1}")
@@ -64,7 +68,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
 
         return build_imagefolder_loaders(data_dir, input_shape, batch_size, augment=augment, val_split=val_split,
                                          seed=seed, rank=rank, world_size=world_size,
-                                         eval_batch_size=eval_batch_size, workers=workers, device=device)
+                                         eval_batch_size=eval_batch_size, workers=workers, device=device, tta=tta)
     x_train, y_train, classes = load_arrays(name, "train", data_dir, download)
     x_test, y_test, _ = load_arrays(name, "test", data_dir)
     train_idx, val_idx = holdout(y_train, val_split)
@@ -76,13 +80,14 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
 
     device = torch.device(device)
     on_device = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    eval_batch = eval_batch_size or batch_size
+    views = [BatchViews(tta, next((a.pad for a in augs if isinstance(a, RandomCrop)), 0))] if tta else []
+    eval_batch = max(1, (eval_batch_size or batch_size) // (views[0].views if views else 1))
     train = DeviceLoader(on_device(x_train[train_idx]), on_device(y_train[train_idx]), batch_size, adapter, augs,
                          shuffle=True, seed=seed, rank=rank, world_size=world_size)
     shard = dict(rank=rank, world_size=world_size)  # evaluation: each rank its part, summed by the caller
-    val = DeviceLoader(on_device(x_train[val_idx]), on_device(y_train[val_idx]), eval_batch, adapter,
+    val = DeviceLoader(on_device(x_train[val_idx]), on_device(y_train[val_idx]), eval_batch, adapter, views,
                        shuffle=False, **shard) if len(val_idx) else None
-    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, shuffle=False, **shard)
+    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, views, shuffle=False, **shard)
     described = {
         "dataset": name,
         "source": info.source,
@@ -94,6 +99,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
         "input_shape": list(input_shape),
         "adapt": adapter.steps,
         "augment": [str(a) for a in augs],
+        **({"test_views": str(views[0])} if views else {}),
         "normalise": "(x / 255 - mean) / std per channel",
         "loader": "in-memory uint8 on " + str(device),
         "batch_size_per_process": batch_size,

@@ -15,10 +15,12 @@ from cnnlab.training.trainer import autocast_for, resolve_precision
 
 
 def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1024, data_dir=None,
-                 download=False, device="auto") -> tuple[dict, Path]:
-    """Evaluate a run on `split` of `dataset` (default: its own); writes eval-<dataset>[-val].json
-    into the run and returns (report, path)."""
+                 download=False, device="auto", tta=None) -> tuple[dict, Path]:
+    """Evaluate a run on `split` of `dataset` (default: its own); writes eval-<dataset>[-val][-<tta>].json
+    into the run and returns (report, path). `tta` (flip, 10crop, 144crop) averages each image's views
+    (`cnnlab.data.tta`)."""
     from cnnlab.data.loaders import build_loaders
+    from cnnlab.data.tta import VIEWS, ViewAverage, check_mode
 
     device = pick_device(device)
     run, checkpoint = rundir.locate(path, which)
@@ -27,17 +29,23 @@ def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1
     val_split = config["train"].get("val_split", 0) if split == "val" else 0
     if split == "val" and not val_split:
         raise CnnlabError("this run held out no validation split: evaluate --split test")
+    if tta is not None:
+        check_mode(tta)
+    own = dataset == config["dataset"]["dataset"]  # the run's pipeline decides its evaluation images
     data = build_loaders(dataset, tuple(config["input_shape"]), batch_size, data_dir=data_dir, download=download,
-                         device=device, val_split=val_split, seed=config["seed"])
+                         device=device, val_split=val_split, seed=config["seed"], tta=tta,
+                         augment=config["train"].get("augment", ()) if own else ())
     num_classes = config["model_kwargs"].get("num_classes", len(data.classes))
     if len(data.classes) != num_classes:
         raise CnnlabError(f"{dataset} has {len(data.classes)} classes but the run's model predicts {num_classes}")
     loader = data.val if split == "val" else data.test
     autocast = autocast_for(resolve_precision(config.get("precision", "auto"), device), device)
-    report = evaluate(model, loader, num_classes, autocast, channels_last=False)
+    scored = model if tta is None else ViewAverage(model, VIEWS[tta])
+    report = evaluate(scored, loader, num_classes, autocast, channels_last=False)
     report = {"model": config["model"], "dataset": dataset, "split": split, "checkpoint": checkpoint.name,
-              "classes": list(data.classes), **report}
-    out = run / (f"eval-{dataset}.json" if split == "test" else f"eval-{dataset}-{split}.json")
+              "tta": tta, "views": VIEWS[tta] if tta else 1, "classes": list(data.classes), **report}
+    name = "-".join(["eval", dataset, *([split] if split != "test" else []), *([tta] if tta else [])])
+    out = run / f"{name}.json"
     rundir.write_json_atomic(out, report)
     return report, out
 
@@ -54,7 +62,8 @@ def predict_images(run, images, *, which="best", top=5, device="auto"):
     results = []
     with torch.inference_mode():
         for path in images:
-            x = load_image(path, tuple(config["input_shape"]), data["mean"], data["std"], native_shape=native)
+            x = load_image(path, tuple(config["input_shape"]), data["mean"], data["std"], native_shape=native,
+                           augment=() if native else config["train"].get("augment", ()))
             probabilities = torch.softmax(logits_of(model(x.to(device))).float(), dim=1)[0]
             values, indices = probabilities.topk(min(top, len(classes)))
             results.append((path, [(classes[i], p) for i, p in zip(indices.tolist(), values.tolist())]))
