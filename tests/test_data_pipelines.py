@@ -164,7 +164,7 @@ def test_a_folder_of_32x32_images_is_fed_untouched_to_a_32x32_model(tmp_path, ci
     root = write_folder(tmp_path, images, labels, classes)
     data = build_loaders("imagefolder", (3, 32, 32), 9, data_dir=root, workers=0)
     x, _ = next(iter(data.test))
-    first = np.array(Image.open(sorted((root / "val" / classes[0]).iterdir())[0]))
+    first = np.array(Image.open(min((root / "val" / classes[0]).iterdir())))
     mean, std = torch.tensor(data.mean)[:, None, None], torch.tensor(data.std)[:, None, None]
     expected = (torch.from_numpy(first).permute(2, 0, 1) / 255 - mean) / std
     assert torch.allclose(x[0], expected, atol=1e-6)  # no 256/224 zoom, no crop

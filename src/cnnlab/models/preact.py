@@ -163,7 +163,8 @@ for _depth, (_unit, _n, _params, _error) in PREACT.items():
         notes=f"{_n} {'bottleneck' if _unit is PreActBottleneck else 'basic'} pre-activation units per stage at "
         f"{'/'.join(str(w * _unit.expansion) for w in CIFAR_WIDTHS)} channels (depth "
         f"{'9' if _unit is PreActBottleneck else '6'}n+2); projection shortcuts only where the shape changes, "
-        "as the authors' code",
+        "as the authors' code" + ("; the paper's '10.2M' counts 10,178,490 weights, leaving out the 149,216 "
+                                  "batch-norm parameters" if _depth == 1001 else ""),
     )(_preact_builder(_unit, _n))
 
 for (_depth, _k), (_params, _error) in WIDE.items():
