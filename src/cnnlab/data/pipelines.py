@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from cnnlab.data.preprocess import EVAL_RESIZE, MAX_PAD
+from cnnlab.data.info import MAX_PAD
 from cnnlab.errors import CnnlabError
 
+EVAL_RESIZE = 256 / 224  # larger images: shorter side to H * 256/224, then the centre H x W (the ImageNet habit)
 SMALL = 64  # images with both sides at most this many pixels are fitted, not resized up and cropped
 ASPECT = (3 / 4, 4 / 3)  # GoogLeNet's aspect ratios for area crops
 GEOMETRY = ("shorter", "centre", "crop", "area")  # their order in a pipeline

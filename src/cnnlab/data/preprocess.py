@@ -14,10 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnlab.data.info import MAX_PAD
 from cnnlab.errors import CnnlabError
 
-MAX_PAD = 8
-EVAL_RESIZE = 256 / 224  # image folders: resize the shorter side to H * 256/224, then centre-crop H (ImageNet habit)
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2 luma, as Pillow's convert("L")
 
 
