@@ -224,6 +224,7 @@ def test_the_analyzer_counts_the_offset_branch_and_marks_the_field_nominal():
     plain_rows = {r.name: r for r in plain.rows}
     for name, row in rows.items():  # the nominal field is the plain network's, layer for layer
         assert row.receptive_field == plain_rows[name].receptive_field, name
+    assert deform.totals.depth == plain.totals.depth == 50  # the offset branch is not a layer on the path
 
 
 # -- dilated convolution ---------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ Counting rules (per output, batch included; the analyzer divides by the batch):
   more per sample for a modulation mask). Its offsets come from an ordinary convolution, counted as
   one (in `cnnlab.models.layers.DeformableConv2d` both land in the layer's one row). Its receptive
   field is the *nominal* one, the regular grid's, and is marked so: learned offsets can reach any
-  distance, so no finite field is exact.
+  distance, so no finite field is exact. Field and depth follow its input, not the offsets (the
+  offset branch is the layer's own, not a layer on the path).
 - other ops: pooling = out · window area (adaptive pooling: every input once); activations and
   elementwise arithmetic (ReLU, +, ×, sigmoid …) = out; batch/layer/group norm = 2 · out (one
   scale and one shift per value at inference); LRN = out · (size + 4) (squares summed over the

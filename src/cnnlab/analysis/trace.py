@@ -235,8 +235,9 @@ class Tracer(TorchFunctionMode):
             return result
         out = outputs[0]
         call = describe(func, args, kwargs, inputs, out)
-        rf = self._propagate(call, inputs, out)
-        depth = max(self.info[id(t)].depth for t in inputs) + (1 if call.macs else 0)
+        sources = inputs[:1] if call.nominal_field else inputs  # a deformable layer: its input's grid, not its offsets
+        rf = self._propagate(call, sources, out)
+        depth = max(self.info[id(t)].depth for t in sources) + (1 if call.macs else 0)
         if leaf is not None:
             row = leaf.row
         else:
@@ -274,7 +275,7 @@ class Tracer(TorchFunctionMode):
 
     def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor) -> tuple[Axis, ...]:
         """Receptive field of `out`: through windows, adaptive pooling, merges or collapses."""
-        fields = [self.info[id(t)].rf for t in (inputs[:1] if call.nominal_field else inputs)]
+        fields = [self.info[id(t)].rf for t in inputs]
         rf = widest(fields) if len(fields) > 1 else fields[0]
         source = inputs[0]
         if call.windows:
