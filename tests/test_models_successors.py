@@ -3,6 +3,7 @@ dilated and deformable convolutions, against their papers' numbers, torchvision,
 analyzer; and short CPU trainings on real CIFAR-10 images."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -314,3 +315,26 @@ def test_cnnlab_train_trains_them(name, tmp_path, shared_data):
     assert (run / "checkpoints" / "last" / "model.safetensors").is_file()
     records = {r["split"]: r for r in rundir.read_metrics(run)}
     assert np.isfinite(records["train"]["loss"]) and np.isfinite(records["test"]["loss"])
+
+
+# -- the command line ------------------------------------------------------------------------------------
+
+ONE_PER_FAMILY = ["zfnet", "densenet121", "densenet_bc100_k12", "preact_resnet164", "wrn28_10", "resnext50_32x4d",
+                  "resnet50_deform", "resnet20_deform", "dilated_context"]
+
+
+def test_list_show_compare_and_viz_architecture(tmp_path, capsys):
+    """(`cnnlab summary` of every zoo model: tests/test_analysis_cli.py.)"""
+    assert main(["list", "--format", "json"]) == 0
+    listed = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert listed["densenet_bc100_k12"]["params"] == 769_162 and listed["wrn28_10"]["aliases"] == "wrn-28-10"
+    for name in ONE_PER_FAMILY:
+        assert main(["show", name]) == 0
+        out = capsys.readouterr().out
+        assert f"{card(name).params:,} trainable (counted); card {card(name).params:,}" in out and str(card(name).paper) in out
+        assert main(["viz", "architecture", name, "--out", str(tmp_path / name)]) == 0
+        png = Path(capsys.readouterr().out.split()[-1])
+        assert png.name == "architecture.png" and png.stat().st_size > 10_000
+    assert main(["compare", *ONE_PER_FAMILY, "--format", "csv"]) == 0
+    compared = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in compared[1:]] == ONE_PER_FAMILY
