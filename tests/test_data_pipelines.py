@@ -304,3 +304,13 @@ def test_predict_sees_a_photo_as_the_runs_evaluation_does(tmp_path, photos):
     x = load_image(tmp_path / "china.png", (3, 224, 224), (0.0,) * 3, (1.0,) * 3, augment=specs)
     expected = folder_pipeline(specs, (224, 224)).evaluate(photos[0]).float() / 255
     assert torch.allclose(x[0], expected, atol=1e-6)
+
+
+def test_eval_tta_on_an_in_memory_data_set_crops_as_the_run_trained(tmp_path, capsys):
+    run = tmp_path / "lenet"  # the digits recipe trains with crop:2, so 10crop takes its crops from a 2-pixel pad
+    assert main(["train", "lenet5", "--out", str(run), "--epochs", "1", "--quiet", "--device", "cpu"]) == 0
+    assert main(["eval", str(run), "--tta", "10crop", "--device", "cpu"]) == 0
+    report = json.loads((run / "eval-digits-10crop.json").read_text())
+    assert (report["tta"], report["views"], report["images"]) == ("10crop", 10, 360)
+    assert np.array(report["confusion"]).sum() == 360 and 0.1 < report["top1"] <= 1
+    assert "360 images, 10 views each (10crop)" in capsys.readouterr().out
