@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cnnlab.data.augment import RandomCrop, parse_augment
+from cnnlab.data.augment import parse_augment
 from cnnlab.data.batching import VAL_SPLIT_SEED, Loaders, PlannedLoader, epoch_seed, holdout, plan_batches
 from cnnlab.data.info import IN_MEMORY, dataset_info
 from cnnlab.data.preprocess import Adapter, grey_stats
 from cnnlab.data.readers import load_arrays
-from cnnlab.data.tta import BatchViews
+from cnnlab.data.tta import BatchViews, crop_padding
 from cnnlab.errors import CnnlabError
 
 
@@ -54,11 +54,14 @@ def _check_positive(**values):
 
 
 def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=False, device="cpu", augment=(),
-                  val_split=0, seed=0, rank=0, world_size=1, eval_batch_size=None, workers=2, tta=None) -> Loaders:
+                  val_split=0, seed=0, rank=0, world_size=1, eval_batch_size=None, workers=2, tta=None,
+                  tta_pad=None) -> Loaders:
     """Train / validation / test loaders of data set `name` for a model taking `input_shape` (C, H, W).
 
     `tta` (flip, 10crop, 144crop; `cnnlab.data.tta`) makes the validation and test loaders yield every
-    image's views one after the other, at most the evaluation batch size of views per batch."""
+    image's views one after the other, at most the evaluation batch size of views per batch. For the
+    in-memory sets, 10 crops come from the image zero-padded by `tta_pad` (default: the `crop:P` of
+    `augment`); evaluating a run, pass its P without its augmentations."""
     _check_positive(batch_size=batch_size, eval_batch_size=eval_batch_size, world_size=world_size)
     if not 0 <= rank < world_size:
         raise CnnlabError(f"rank {rank} is not in 0..{world_size - 1}")
@@ -80,7 +83,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
 
     device = torch.device(device)
     on_device = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    views = [BatchViews(tta, next((a.pad for a in augs if isinstance(a, RandomCrop)), 0))] if tta else []
+    views = [BatchViews(tta, crop_padding(augment) if tta_pad is None else tta_pad)] if tta else []
     eval_batch = max(1, (eval_batch_size or batch_size) // (views[0].views if views else 1))
     train = DeviceLoader(on_device(x_train[train_idx]), on_device(y_train[train_idx]), batch_size, adapter, augs,
                          shuffle=True, seed=seed, rank=rank, world_size=world_size)

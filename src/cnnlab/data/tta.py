@@ -36,6 +36,16 @@ VIEWS = {"flip": 2, "10crop": 10, "144crop": 144}
 GOOGLENET_SCALES = (256, 288, 320, 352)  # for a 224×224 input
 
 
+def crop_padding(specs) -> int:
+    """The zero padding of the `crop:P` among an in-memory run's augmentation specs (bare `crop`: 4, as
+    `cnnlab.data.augment` reads it; no crop: 0): where its 10 crops come from."""
+    for spec in specs:
+        name, _, arg = str(spec).partition(":")
+        if name == "crop":
+            return int(arg or 4)
+    return 0
+
+
 def check_mode(mode: str) -> int:
     """The number of views of `mode`, or a one-line error listing the modes."""
     if mode not in VIEWS:

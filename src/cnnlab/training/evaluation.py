@@ -20,7 +20,7 @@ def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1
     into the run and returns (report, path). `tta` (flip, 10crop, 144crop) averages each image's views
     (`cnnlab.data.tta`)."""
     from cnnlab.data.loaders import build_loaders
-    from cnnlab.data.tta import VIEWS, ViewAverage, check_mode
+    from cnnlab.data.tta import VIEWS, ViewAverage, check_mode, crop_padding
 
     device = pick_device(device)
     run, checkpoint = rundir.locate(path, which)
@@ -31,10 +31,11 @@ def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1
         raise CnnlabError("this run held out no validation split: evaluate --split test")
     if tta is not None:
         check_mode(tta)
-    own = dataset == config["dataset"]["dataset"]  # the run's pipeline decides its evaluation images
+    # an image folder's evaluation images follow the run's pipeline; an in-memory set's 10 crops its crop:P
+    specs = config["train"].get("augment", []) if dataset == config["dataset"]["dataset"] else []
     data = build_loaders(dataset, tuple(config["input_shape"]), batch_size, data_dir=data_dir, download=download,
-                         device=device, val_split=val_split, seed=config["seed"], tta=tta,
-                         augment=config["train"].get("augment", ()) if own else ())
+                         device=device, val_split=val_split, seed=config["seed"], tta=tta, tta_pad=crop_padding(specs),
+                         augment=specs if dataset == "imagefolder" else ())
     num_classes = config["model_kwargs"].get("num_classes", len(data.classes))
     if len(data.classes) != num_classes:
         raise CnnlabError(f"{dataset} has {len(data.classes)} classes but the run's model predicts {num_classes}")
