@@ -6,7 +6,15 @@ same whether it arrives as `nn.Conv2d`, `F.conv2d` or inside a custom layer.
 
 Counting rules (per output, batch included; the analyzer divides by the batch):
 - MACs: convolution = out · (C_in/groups) · k_h · k_w; linear / matmul = out · K. Bias adds are
-  not counted (as torchvision, fvcore and the papers do).
+  not counted (as torchvision, fvcore and the papers do). A dilated convolution costs what the
+  undilated one does (the same taps, spread out); only its window's span, d·(k − 1) + 1, grows.
+- deformable convolution (torchvision's `deform_conv2d`): the MACs of the convolution with the same
+  kernel, plus other ops of 4 per bilinear sample (C_in · k_h · k_w samples per output position; one
+  more per sample for a modulation mask). Its offsets come from an ordinary convolution, counted as
+  one (in `cnnlab.models.layers.DeformableConv2d` both land in the layer's one row). Its receptive
+  field is the *nominal* one, the regular grid's, and is marked so: learned offsets can reach any
+  distance, so no finite field is exact. Field and depth follow its input, not the offsets (the
+  offset branch is the layer's own, not a layer on the path).
 - other ops: pooling = out · window area (adaptive pooling: every input once); activations and
   elementwise arithmetic (ReLU, +, ×, sigmoid …) = out; batch/layer/group norm = 2 · out (one
   scale and one shift per value at inference); LRN = out · (size + 4) (squares summed over the
@@ -35,6 +43,8 @@ class Call:
     adaptive: tuple[int, ...] = ()  # output size per spatial axis, for adaptive pooling
     units: int | None = None  # filters of a convolution, neurons of a linear layer
     groups: int = 1
+    nominal_field: bool = False  # the field follows the first input's regular grid only (deformable)
+    note: str = ""  # a flag for the row, e.g. that its receptive field is nominal
 
 
 _CONV = {torch.conv1d: "conv1d", torch.conv2d: "conv2d", torch.conv3d: "conv3d"}
@@ -104,6 +114,34 @@ def _conv_windows(args, kwargs):
     return a, windows
 
 
+_DEFORM_ARGS = ["input", "weight", "offset", "mask", "bias", "stride_h", "stride_w", "pad_h", "pad_w",
+                "dilation_h", "dilation_w", "groups", "offset_groups", "use_mask"]
+NOMINAL_FIELD = "receptive field nominal (deformable: learned offsets move the samples)"
+
+
+def _is_deform(func) -> bool:
+    """torchvision's deformable convolution op (torch.ops.torchvision.deform_conv2d)."""
+    return getattr(func, "__name__", "") == "deform_conv2d" and "torchvision" in str(func)
+
+
+def _deform_windows(args, kwargs):
+    a = _bind(args, kwargs, _DEFORM_ARGS, {})
+    kernel = tuple(a["weight"].shape[2:])
+    windows = tuple(Window(k, a[f"stride_{axis}"], a[f"pad_{axis}"], a[f"dilation_{axis}"])
+                    for k, axis in zip(kernel, "hw"))
+    return a, windows
+
+
+def _deform_call(args, kwargs, out: torch.Tensor) -> Call:
+    a, windows = _deform_windows(args, kwargs)
+    weight = a["weight"]
+    taps = math.prod(weight.shape[2:])
+    samples = out.shape[0] * math.prod(out.shape[2:]) * a["input"].shape[1] * taps
+    return Call("deform_conv2d", macs=out.numel() * weight.shape[1] * taps,
+                other=samples * (5 if a["use_mask"] else 4), windows=windows, units=weight.shape[0],
+                groups=a["groups"], nominal_field=True, note=NOMINAL_FIELD)
+
+
 def _pool_windows(args, kwargs, is_max):
     names = ["input", "kernel_size", "stride", "padding"] + (["dilation"] if is_max else []) + ["ceil_mode"]
     a = _bind(args, kwargs, names, {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
@@ -142,6 +180,8 @@ def _pad_windows(x: torch.Tensor, pad) -> tuple[Window, ...]:
 def describe(func, args, kwargs, inputs: list[torch.Tensor], out: torch.Tensor) -> Call:
     """Classify a call whose first tensor result is `out` and whose traced inputs are `inputs`."""
     name = op_name(func)
+    if _is_deform(func):
+        return _deform_call(args, kwargs, out)
     if func in _CONV:
         a, windows = _conv_windows(args, kwargs)
         weight = a["weight"]

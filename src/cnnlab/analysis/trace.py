@@ -235,8 +235,9 @@ class Tracer(TorchFunctionMode):
             return result
         out = outputs[0]
         call = describe(func, args, kwargs, inputs, out)
-        rf = self._propagate(call, inputs, out)
-        depth = max(self.info[id(t)].depth for t in inputs) + (1 if call.macs else 0)
+        sources = inputs[:1] if call.nominal_field else inputs  # a deformable layer: its input's grid, not its offsets
+        rf = self._propagate(call, sources, out)
+        depth = max(self.info[id(t)].depth for t in sources) + (1 if call.macs else 0)
         if leaf is not None:
             row = leaf.row
         else:
@@ -251,6 +252,8 @@ class Tracer(TorchFunctionMode):
         self._step(everything, inputs[0], out)
         row.macs += call.macs
         row.other_ops += call.other
+        if call.note and call.note not in row.notes:
+            row.notes += (call.note,)
         if call.windows and not row.windows:
             row.windows, row.groups, row.units = call.windows, call.groups, call.units
             sizes = inputs[0].shape[-len(call.windows):]

@@ -105,7 +105,11 @@ def register(subparsers) -> None:
     evaluate.add_argument("--dataset", help="data set (default: the one the run trained on)")
     evaluate.add_argument("--split", choices=("test", "val"), default="test", help="which split to evaluate")
     evaluate.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint's weights")
-    evaluate.add_argument("--batch-size", type=int, default=1024, help="images per batch")
+    evaluate.add_argument("--batch-size", type=int, default=1024, help="views per batch (with --tta: images x views)")
+    evaluate.add_argument("--tta", choices=("flip", "10crop", "144crop"),
+                          help="test-time augmentation: average the softmax over each image and its mirror (flip), "
+                          "the four corner and centre crops and their mirrors (10crop, AlexNet's), or GoogLeNet's "
+                          "144 crops (image folders); recorded in the result")
     add_data_flags(evaluate)
     evaluate.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     evaluate.set_defaults(run=run_eval)
@@ -217,8 +221,10 @@ def run_eval(args) -> int:
         data_dir=args.data_dir,
         download=args.download,
         device=args.device,
+        tta=args.tta,
     )
-    print(f"{report['model']} on {report['dataset']} {report['split']} ({report['images']:,} images, "
+    views = f", {report['views']} views each ({report['tta']})" if report["tta"] else ""
+    print(f"{report['model']} on {report['dataset']} {report['split']} ({report['images']:,} images{views}, "
           f"checkpoint {report['checkpoint']})")
     print(f"  loss {report['loss']:.4f}")
     print(f"  top-1 accuracy {100 * report['top1']:.2f}%  (error {100 * report['top1_error']:.2f}%)")

@@ -39,7 +39,9 @@ class Subject:
         """An image file as the model's 1 x C x H x W input, preprocessed as the run's evaluation was."""
         from cnnlab.data.preprocess import load_image
 
-        return load_image(path, self.input_shape, self.mean, self.std, native_shape=self.native_shape)
+        augment = () if self.native_shape or not self.config else self.config.get("train", {}).get("augment", ())
+        return load_image(path, self.input_shape, self.mean, self.std, native_shape=self.native_shape,
+                          augment=augment)  # an image folder's run: its own evaluation scale
 
     def adapt(self, images: np.ndarray) -> torch.Tensor:
         """A data set's uint8 N x C x H x W images as model inputs (evaluation preprocessing)."""
