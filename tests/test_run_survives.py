@@ -167,7 +167,9 @@ def test_sigterm_and_sigint_checkpoint_the_step_and_print_the_resume_command(tmp
     run = tmp_path / "run"
     flags = [f for f in FLAGS if f != "--quiet"]  # epoch lines on stdout tell when training is under way
     process = cnnlab("train", "lenet5", *flags, "--out", run, "--checkpoint-minutes", "0")
-    assert process.stdout.readline().startswith("epoch 1/3")  # now inside epoch 2
+    while not process.stdout.readline().startswith("epoch 1/3  train"):  # after the header: epoch 1's line
+        assert process.poll() is None
+    # now inside epoch 2
     time.sleep(0.3)
     process.send_signal(sig)
     returncode, _, err = finished(process)
