@@ -44,13 +44,19 @@ replace_existing: ContextVar[bool] = ContextVar("replace_existing", default=Fals
 
 
 def save(fig, path: str | os.PathLike) -> Path:
-    """Write `fig` as PNG atomically and close it, so long loops never leak figures. An existing
-    file is replaced only under `replace_existing`, and never a run's own files."""
+    """Write `fig` atomically (PNG, or the format of the suffix) and close it, so long loops
+    never leak figures. An existing file is replaced only under `replace_existing`, and never a
+    run's own files."""
+    return save_all(fig, [path])[0]
+
+
+def save_all(fig, paths) -> list[Path]:
+    """`save` into several files (e.g. .png and .svg of one drawing); all are checked first."""
     from cnnlab.run import check_output, write_atomic
 
-    path = check_output(path, force=replace_existing.get())
     try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, facecolor="white"))
+        checked = [check_output(path, force=replace_existing.get()) for path in paths]
+        return [write_atomic(path, lambda tmp: fig.savefig(tmp, facecolor="white")) for path in checked]
     finally:
         plt.close(fig)
 
