@@ -104,6 +104,10 @@ def register(subparsers) -> None:
     predict.add_argument("--checkpoint", choices=("best", "last"), default="best")
     predict.add_argument("--top", type=int, default=5)
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--invert", action="store_true",
+                         help="invert each image (255 - pixel) first: dark-on-light drawings for a light-on-dark model")
+    predict.add_argument("--show-input", action="store_true",
+                         help="save each image beside the model's input as RUN/figures/IMAGE-input.png (default: off)")
     predict.set_defaults(run=run_predict)
 
 
@@ -214,11 +218,25 @@ def run_eval(args) -> int:
 
 
 def run_predict(args) -> int:
-    from cnnlab.training.evaluation import predict_images
+    from pathlib import Path
 
-    for path, ranking in predict_images(args.run_dir, args.images, which=args.checkpoint, top=args.top,
-                                        device=args.device):
+    from cnnlab.errors import warn
+    from cnnlab.run import FIGURES, read_config
+    from cnnlab.training.evaluation import predict_images
+    from cnnlab.viz.figure import replace_existing
+    from cnnlab.viz.inputs import input_warning, plot_input
+
+    replace_existing.set(True)  # an image's input figure replaces the one an earlier predict made
+    data = read_config(args.run_dir)["dataset"]
+    for path, ranking, x in predict_images(args.run_dir, args.images, which=args.checkpoint, top=args.top,
+                                           device=args.device, invert=args.invert):
+        if warning := input_warning(path, x, data["mean"], data["std"]):
+            warn(warning)
         print(path)
         for rank, (name, probability) in enumerate(ranking, 1):
             print(f"  {rank}. {name:<20} {100 * probability:6.2f}%")
+        if args.show_input:
+            figure = plot_input(path, x, data["mean"], data["std"], Path(args.run_dir) / FIGURES, data.get("adapt"),
+                                args.invert)
+            print(f"  input as the model sees it: {figure}")
     return 0
