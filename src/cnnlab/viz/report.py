@@ -157,8 +157,7 @@ def summary_table(summary: dict) -> str:
         window = f"{_axes(row['kernel'])} / {_axes(row['stride'])}" if row["kernel"] else ""
         field = row["receptive_field"]
         cells = [row["name"], row["type"], "×".join(map(str, row["output_shape"])), window,
-                 f"{row['params_trainable'] + row['params_frozen']:,}", f"{row['macs']:,}",
-                 f"{_axes([a['size'] for a in field])} (jump {_axes([a['jump'] for a in field])})" if field else ""]
+                 f"{row['params_trainable'] + row['params_frozen']:,}", f"{row['macs']:,}", _field(field)]
         rows.append("<tr>" + "".join(f'<td class="num">{html.escape(c)}</td>' if i in (4, 5) else
                                      f"<td>{html.escape(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
     totals = summary["totals"]
@@ -167,6 +166,15 @@ def summary_table(summary: dict) -> str:
                f"{totals['macs']:,} multiply-accumulates per image")
     return f'<p>{html.escape(caption)}</p><table><tr>{heads}</tr>{"".join(rows)}</table>'
 
+
+
+def _field(axes) -> str:
+    """Receptive field size and jump; after a flatten there is no jump: the field is the whole input."""
+    if not axes:
+        return ""
+    jumps = [a["jump"] for a in axes]
+    size = _axes([a["size"] for a in axes])
+    return f"{size} (whole input)" if None in jumps else f"{size} (jump {_axes(jumps)})"
 
 
 def _axes(values) -> str:
@@ -257,8 +265,8 @@ def _test_images(page: _Page, subject, test, figures: Path) -> None:
         x = subject.adapt(test.images[i : i + 1])
         truth = subject.classes[labels[i]]
         page.add(f"<h3>test image {i} (class {html.escape(truth)})</h3>")
-        path, _, _, _ = plot_cam(subject, x, figures, "gradcam", stem=f"test{i}")
-        page.figure(path, f"Grad-CAM of test image {i} and its sanity check")
+        path, _, _, check = plot_cam(subject, x, figures, "gradcam", stem=f"test{i}")
+        page.figure(path, f"Grad-CAM of test image {i}; {check.verdict}")
         if n == 0:  # feature maps of one image: the first and the last convolution
             for path, _ in plot_activations(subject, x, figures, layers, FEATURE_CHANNELS, stem=f"test{i}"):
                 page.figure(path, f"feature maps of test image {i}")
