@@ -224,7 +224,7 @@ def run_predict(args) -> int:
     from cnnlab.run import FIGURES, read_config
     from cnnlab.training.evaluation import predict_images
     from cnnlab.viz.figure import replace_existing
-    from cnnlab.viz.inputs import input_warning, plot_input
+    from cnnlab.viz.inputs import input_warning, plot_input, steps_of
 
     replace_existing.set(True)  # an image's input figure replaces the one an earlier predict made
     data = read_config(args.run_dir)["dataset"]
@@ -236,7 +236,7 @@ def run_predict(args) -> int:
         for rank, (name, probability) in enumerate(ranking, 1):
             print(f"  {rank}. {name:<20} {100 * probability:6.2f}%")
         if args.show_input:
-            figure = plot_input(path, x, data["mean"], data["std"], Path(args.run_dir) / FIGURES, data.get("adapt"),
+            figure = plot_input(path, x, data["mean"], data["std"], Path(args.run_dir) / FIGURES, steps_of(data),
                                 args.invert)
             print(f"  input as the model sees it: {figure}")
     return 0

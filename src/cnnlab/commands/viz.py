@@ -130,13 +130,14 @@ def _open(args):
 def _image(args, subject, out):
     """The command's image as the model's input, with the warnings and the --show-input figure."""
     from cnnlab.errors import warn
-    from cnnlab.viz.inputs import input_warning, plot_input
+    from cnnlab.viz.inputs import input_warning, plot_input, steps_of
 
     x = subject.load_input(args.image, invert=args.invert)
     if subject.run is not None and (warning := input_warning(args.image, x, subject.mean, subject.std)):
         warn(warning)
     if args.show_input:
-        _print(plot_input(args.image, x, subject.mean, subject.std, out, subject.steps, args.invert))
+        _print(plot_input(args.image, x, subject.mean, subject.std, out, steps_of((subject.config or {}).get("dataset")),
+                          args.invert))
     return x
 
 

@@ -12,6 +12,7 @@ deviation away is "far". When the inverted image would be close, --invert is off
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,20 @@ def plot_input(path, x, mean, std, out_dir, steps: list[str] | None = None, inve
         ax.set_axis_off()
     done = (["inverted"] if invert else []) + list(steps or []) + ["normalised"]
     fig.suptitle(f"{Path(path).name} as the model sees it", y=0.98)
-    fig.text(0.5, 0.03, "preprocessing: " + ", then ".join(done) + f"; mean pixel {seen.mean():.2f}", ha="center",
-             va="bottom", fontsize=9, wrap=True)
+    caption = "preprocessing: " + ", then ".join(done) + f"; mean pixel {seen.mean():.2f}"
+    fig.text(0.5, 0.03, textwrap.fill(caption, 95), ha="center", va="bottom", fontsize=9)
     fig.subplots_adjust(left=0.03, right=0.97, top=0.84, bottom=0.14, wspace=0.08)
     return save(fig, Path(out_dir) / f"{stem_of(path)}-input.png")
+
+
+def steps_of(dataset: dict | None) -> list[str]:
+    """The preprocessing steps of a run's data set (its config.json "dataset"), as load_image applies
+    them to a file: to the data set's own size first, then as in training."""
+    if not dataset:
+        return ["shorter side resized, centre crop"]
+    native = dataset.get("native_shape")
+    first = [f"to the data set's {native[1]}×{native[2]} (shorter side resized, centre crop)"] if native else []
+    return first + list(dataset.get("adapt", []))
 
 
 def stem_of(path: str | os.PathLike) -> str:

@@ -41,11 +41,6 @@ class Subject:
 
         return load_image(path, self.input_shape, self.mean, self.std, native_shape=self.native_shape, invert=invert)
 
-    @property
-    def steps(self) -> list[str]:
-        """How a data set's images are adapted to the model (from the run's config)."""
-        return list((self.config or {}).get("dataset", {}).get("adapt", []))
-
     def adapt(self, images: np.ndarray) -> torch.Tensor:
         """A data set's uint8 N x C x H x W images as model inputs (evaluation preprocessing)."""
         from cnnlab.data.preprocess import Adapter
