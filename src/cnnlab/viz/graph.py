@@ -179,8 +179,9 @@ def traced_graph(full, depth: int | None) -> Graph:
 
 def _node(name: str, rows, head) -> Node:
     """One box for `rows`: a head row, the rows preparing its input and those fused after it."""
-    before = [PREPARES[r.type] for r in rows[: rows.index(head)]]
-    after = [FUSED[r.type] for r in rows[rows.index(head) + 1:]]
+    at = next(i for i, r in enumerate(rows) if r is head)
+    before = [PREPARES[r.type] for r in rows[:at]]
+    after = [FUSED[r.type] for r in rows[at + 1:]]
     detail = " + ".join(before + [_describe(head)] + after)
     return Node(name, tuple(r.name for r in rows), _kind(head), detail, _shape(rows[-1].output_shape),
                 all(r.training_only for r in rows))
@@ -193,7 +194,7 @@ def _kind(row) -> str:
     if row.type in MERGES:
         return "merge"
     for kind, words in (("conv", ("conv",)), ("pool", ("pool", "subsampling")), ("linear", ("linear", "rbf")),
-                        ("norm", ("norm",)), ("shortcut", ("shortcut",))):
+                        ("norm", ("norm",))):
         if any(w in t for w in words):
             return kind
     return "other"
