@@ -35,6 +35,7 @@ class Row:
     calls: tuple[int, ...] = ()  # enclosing block calls, outermost first (for folding)
     folded: int = 1  # how many layer rows this row stands for
     notes: tuple[str, ...] = ()  # a folded row keeps its inner rows' flags here
+    inputs: tuple[str, ...] = ()  # names of the rows whose outputs it reads ("input": the model's input)
 
     @property
     def params(self) -> int:
@@ -124,10 +125,12 @@ class Summary:
         rows: list[Row] = []
         group: list[Row] = []
         owner = None
+        folded_into: dict[str, str] = {}  # name of a row folded away -> its block's row
         for row in self.rows + [None]:
             key = row.calls[depth - 1] if row is not None and len(row.calls) >= depth else None
             if group and (key is None or key != owner):
                 rows.append(_merge(self.blocks[owner], group, depth))
+                folded_into.update((r.name, rows[-1].name) for r in group)
                 group = []
             if key is None:
                 if row is not None:
@@ -135,10 +138,18 @@ class Summary:
             else:
                 group.append(row)
             owner = key
-        return replace(self, rows=rows)
+        return replace(self, rows=[_reconnect(row, folded_into) for row in rows])
+
+
+def _reconnect(row: Row, folded_into: dict[str, str]) -> Row:
+    """`row` reading the folded rows' blocks instead of the rows inside them."""
+    inputs = tuple(dict.fromkeys(folded_into.get(name, name) for name in row.inputs))
+    inputs = tuple(name for name in inputs if name != row.name)
+    return row if inputs == row.inputs else replace(row, inputs=inputs)
 
 
 def _merge(block: BlockCall, rows: list[Row], depth: int) -> Row:
+    members = {r.name for r in rows}
     return Row(
         name=block.name,
         type=block.type,
@@ -155,4 +166,5 @@ def _merge(block: BlockCall, rows: list[Row], depth: int) -> Row:
         calls=rows[0].calls[: depth - 1],
         folded=sum(r.folded for r in rows),
         notes=tuple(f"{r.name}: {flag}" for r in rows for flag in r.flags if flag != "training only"),
+        inputs=tuple(dict.fromkeys(name for r in rows for name in r.inputs if name not in members)),
     )

@@ -102,6 +102,9 @@ def _image_shape(tensor: torch.Tensor) -> tuple[int, ...]:
     return tuple(tensor.shape[1:])
 
 
+INPUT = "input"  # the producer named in `Row.inputs` for the model's own input
+
+
 class Tracer(TorchFunctionMode):
     """Records rows while `model` runs on meta tensors; see the module docstring."""
 
@@ -111,6 +114,7 @@ class Tracer(TorchFunctionMode):
         self.root = model
         self.params = params  # id(meta parameter) -> (qualified name, trainable)
         self.info: dict[int, _Info] = {}
+        self.producers: dict[int, str] = {}  # tensor id -> name of the row that made it: the graph's edges
         self.keep: list[torch.Tensor] = []  # holds traced tensors so their ids stay unique
         self.rows: list[Row] = []
         self.blocks: list[BlockCall] = []
@@ -141,6 +145,17 @@ class Tracer(TorchFunctionMode):
     def _scope(self) -> str:
         return next((frame.name for frame in reversed(self.stack) if frame.name), "")
 
+    def _read(self, row: Row, tensors) -> None:
+        """Record that `row` reads `tensors`: one edge from each tensor's producer row."""
+        for tensor in tensors:
+            source = self.producers.get(id(tensor), INPUT)
+            if source != row.name and source not in row.inputs:
+                row.inputs += (source,)
+
+    def _made(self, row: Row, tensors) -> None:
+        for tensor in tensors:
+            self.producers[id(tensor)] = row.name
+
     def _attribute(self, row: Row, tensors) -> None:
         for tensor in tensors:
             entry = self.params.get(id(tensor))
@@ -165,6 +180,7 @@ class Tracer(TorchFunctionMode):
                                 type=type(module).__name__, calls=self._calls())
                 if inputs:
                     frame.row.input_shape = _image_shape(inputs[0])
+                self._read(frame.row, inputs)  # before the leaf's in-place calls re-make its input
             elif module is self.root:
                 frame.name = ""
             else:
@@ -207,6 +223,7 @@ class Tracer(TorchFunctionMode):
                 row.allocates = id(out) not in input_ids and not out._is_view()
                 row.receptive_field, row.depth = info.rf, info.depth
             self._mark(out, _Info(info.rf, info.depth))
+            self._made(row, [out])
         if row.output_shape:
             self.rows.append(row)
 
@@ -248,6 +265,7 @@ class Tracer(TorchFunctionMode):
             row.allocates = all(out is not t for t in inputs) and not out._is_view()
             row.receptive_field, row.depth = rf, depth
             self.rows.append(row)
+        self._read(row, inputs)
         self._attribute(row, everything)
         self._step(everything, inputs[0], out)
         row.macs += call.macs
@@ -262,6 +280,7 @@ class Tracer(TorchFunctionMode):
             row.units = call.units
         for tensor in outputs:
             self._mark(tensor, _Info(rf, depth))
+        self._made(row, outputs)
         return result
 
     def _step(self, tensors: list[torch.Tensor], x: torch.Tensor, out: torch.Tensor) -> None:

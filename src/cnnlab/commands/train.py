@@ -125,6 +125,11 @@ def register(subparsers) -> None:
     predict.add_argument("--count", type=int, default=5, help="classes listed per image, most probable first")
     predict.add_argument("--top", dest="count", type=int, help=argparse.SUPPRESS)  # the old spelling of --count
     predict.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    predict.add_argument("--invert", action="store_true",
+                         help="invert each image (255 - pixel) first: dark-on-light drawings for a light-on-dark model")
+    predict.add_argument("--show-input", action="store_true",
+                         help="save each image beside the model's input as RUN/figures/IMAGE-input.png")
+    predict.add_argument("--force", action="store_true", help="with --show-input: replace that image's figure")
     predict.set_defaults(run=run_predict)
 
 
@@ -237,11 +242,25 @@ def run_eval(args) -> int:
 
 
 def run_predict(args) -> int:
-    from cnnlab.training.evaluation import predict_images
+    from pathlib import Path
 
-    for path, ranking in predict_images(args.run_dir, args.images, which=args.checkpoint, top=args.count,
-                                        device=args.device):
+    from cnnlab.errors import warn
+    from cnnlab.run import FIGURES, read_config
+    from cnnlab.training.evaluation import predict_images
+    from cnnlab.viz.figure import replace_existing
+    from cnnlab.viz.inputs import input_warning, plot_input, steps_of
+
+    replace_existing.set(args.force)
+    data = read_config(args.run_dir)["dataset"]
+    for path, ranking, x in predict_images(args.run_dir, args.images, which=args.checkpoint, top=args.count,
+                                           device=args.device, invert=args.invert):
+        if warning := input_warning(path, x, data["mean"], data["std"]):
+            warn(warning)
         print(path)
         for rank, (name, probability) in enumerate(ranking, 1):
             print(f"  {rank}. {name:<20} {100 * probability:6.2f}%")
+        if args.show_input:
+            figure = plot_input(path, x, data["mean"], data["std"], Path(args.run_dir) / FIGURES, steps_of(data),
+                                args.invert)
+            print(f"  input as the model sees it: {figure}")
     return 0

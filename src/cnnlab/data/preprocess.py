@@ -98,8 +98,9 @@ def grey_stats(images_uint8: np.ndarray, max_images: int = 10000) -> tuple[tuple
     return (float(grey.mean()),), (float(grey.std()),)
 
 
-def load_image(path, input_shape, mean, std, native_shape=None, augment=()) -> torch.Tensor:
-    """One image file as a 1 x C x H x W float tensor, preprocessed as a run's evaluation was.
+def load_image(path, input_shape, mean, std, native_shape=None, augment=(), invert=False) -> torch.Tensor:
+    """One image file as a 1 x C x H x W float tensor, preprocessed as a run's evaluation was
+    (`invert`: 255 - each pixel first, for dark-on-light files given to a light-on-dark model).
 
     `mean`/`std` are those the run applied per input channel (describe()["mean"], ["std"]).
     With `native_shape` (describe()["native_shape"], e.g. (1, 28, 28) for MNIST) the image is first
@@ -129,6 +130,8 @@ def load_image(path, input_shape, mean, std, native_shape=None, augment=()) -> t
                           f"resize it below {2 * Image.MAX_IMAGE_PIXELS:,} pixels first") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise CnnlabError(f"cannot read image {path} ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+    if invert:
+        x = 255 - x
     native_shape = tuple(native_shape or (x.shape[0], h, w))
     k = 1 if 1 in (native_shape[0], c) else 3  # channels normalised before any grey -> 3 repeat
     return Adapter(native_shape, input_shape, tuple(mean)[:k], tuple(std)[:k])(x[None])

@@ -52,8 +52,9 @@ def evaluate_run(path, *, dataset=None, split="test", which="best", batch_size=1
     return report, rundir.write_json_atomic(run / f"{name}.json", report)
 
 
-def predict_images(run, images, *, which="best", top=5, device="auto"):
-    """[(image path, [(class name, probability)] * top)] for each image file."""
+def predict_images(run, images, *, which="best", top=5, device="auto", invert=False):
+    """[(image path, [(class name, probability)] * top, the model's input tensor)] for each image
+    file (`invert`: 255 - each pixel before the preprocessing)."""
     from cnnlab.data.preprocess import load_image
 
     device = pick_device(device)
@@ -65,8 +66,8 @@ def predict_images(run, images, *, which="best", top=5, device="auto"):
     with torch.inference_mode():
         for path in images:
             x = load_image(path, tuple(config["input_shape"]), data["mean"], data["std"], native_shape=native,
-                           augment=() if native else config.get("train", {}).get("augment", ()))
+                           augment=() if native else config.get("train", {}).get("augment", ()), invert=invert)
             probabilities = torch.softmax(logits_of(model(x.to(device))).float(), dim=1)[0]
             values, indices = probabilities.topk(min(top, len(classes)))
-            results.append((path, [(classes[i], p) for i, p in zip(indices.tolist(), values.tolist())]))
+            results.append((path, [(classes[i], p) for i, p in zip(indices.tolist(), values.tolist())], x))
     return results
