@@ -97,12 +97,25 @@ class Axis:
     `size` is how many input pixels one unit sees, `jump` the distance in input pixels between
     neighbouring units (None once the axis is collapsed by flatten or global pooling), `start`
     the centre of the first unit's field (pixel 0 is the centre of the first input pixel;
-    negative values reach into the padding).
+    negative values reach into the padding). `padding` is the effective padding of Araujo et al.
+    (Distill 2019) and of google-research's `receptive_field`: the first unit's field begins
+    `padding` pixels before pixel 0, so unit u sees pixels u·jump − padding … u·jump − padding + size − 1.
     """
 
     size: int | Fraction = 1
     jump: Fraction | None = Fraction(1)
     start: Fraction = Fraction(0)
+
+    @property
+    def padding(self):
+        """Effective padding: (size − 1)/2 − start, a whole number unless a window had an even span."""
+        return _whole(Fraction(self.size - 1, 2) - self.start)
+
+    def box(self, unit: int) -> tuple:
+        """(first, last) input pixel that output unit `unit` sees along this axis (may reach into
+        the padding: below 0 or past the input's last pixel)."""
+        first = _whole(unit * (self.jump or 0) - self.padding)
+        return first, _whole(first + self.size - 1)
 
     def through(self, window: Window) -> Axis:
         """r' = r + (F_eff − 1)·j, j' = j·S, start' = start + ((F_eff − 1)/2 − P)·j."""
@@ -142,9 +155,26 @@ def _whole(value):
     return int(value) if value.denominator == 1 else value
 
 
-def widest(axes: list[tuple[Axis, ...]]) -> tuple[Axis, ...]:
-    """Where branches meet (add, concatenate): the largest field wins, per axis."""
-    return tuple(max(column, key=lambda axis: axis.size) for column in zip(*axes))
+def merge(axes: list[tuple[Axis, ...]]) -> tuple[tuple[Axis, ...], tuple[Fraction, ...]]:
+    """Where branches meet (add, concatenate, multiply): per axis, the field that covers every
+    branch's field, and how far apart the branches' centres are (0 when they are aligned).
+
+    Aligned branches give the largest field (the main path of a residual block, the 5×5 branch of
+    an Inception module). A branch collapsed by global pooling (a squeeze-and-excitation gate)
+    sees the whole input: then every unit does, and the offset is not defined (0)."""
+    merged, offsets = [], []
+    for column in zip(*axes):
+        spatial = [axis for axis in column if axis.jump is not None]
+        if len(spatial) < len(column):
+            merged.append(max((axis for axis in column if axis.jump is None), key=lambda axis: axis.size))
+            offsets.append(Fraction(0))
+            continue
+        left = min(a.start - Fraction(a.size - 1, 2) for a in column)
+        right = max(a.start + Fraction(a.size - 1, 2) for a in column)
+        jump = max(a.jump for a in column)
+        merged.append(Axis(size=_whole(right - left + 1), jump=jump, start=(left + right) / 2))
+        offsets.append(max(a.start for a in column) - min(a.start for a in column))
+    return tuple(merged), tuple(offsets)
 
 
 def stack(kernel: int, layers: int, stride: int = 1) -> Axis:

@@ -4,6 +4,9 @@ The tracer sees every torch function a forward pass calls (inside `nn.Module` le
 plain `forward` code alike) and asks this module about it, so a convolution is counted the
 same whether it arrives as `nn.Conv2d`, `F.conv2d` or inside a custom layer.
 
+The op table: `@describes(torch_function_or_op_name, ...)` registers how an op is counted; a new
+op (a deformable convolution, say) joins the analyzer with one such function.
+
 Counting rules (per output, batch included; the analyzer divides by the batch):
 - MACs: convolution = out · (C_in/groups) · k_h · k_w; linear / matmul = out · K. Bias adds are
   not counted (as torchvision, fvcore and the papers do).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +39,7 @@ class Call:
     adaptive: tuple[int, ...] = ()  # output size per spatial axis, for adaptive pooling
     units: int | None = None  # filters of a convolution, neurons of a linear layer
     groups: int = 1
+    gather: bool = False  # copies values picked by an index tensor (x[:, idx], index_select)
 
 
 _CONV = {torch.conv1d: "conv1d", torch.conv2d: "conv2d", torch.conv3d: "conv3d"}
@@ -139,38 +144,91 @@ def _pad_windows(x: torch.Tensor, pad) -> tuple[Window, ...]:
     return windows if any(w != Window(1) for w in windows) else ()
 
 
+Describer = Callable[[str, tuple, dict, list, torch.Tensor], Call]
+_BY_FUNCTION: dict[object, Describer] = {}
+_BY_NAME: dict[str, Describer] = {}
+
+
+def describes(*keys):
+    """Register `describer(name, args, kwargs, inputs, out) -> Call` for torch functions (keys that
+    are objects) or op names as `op_name` gives them (keys that are strings)."""
+
+    def register(describer: Describer) -> Describer:
+        for key in keys:
+            (_BY_NAME if isinstance(key, str) else _BY_FUNCTION)[key] = describer
+        return describer
+
+    return register
+
+
 def describe(func, args, kwargs, inputs: list[torch.Tensor], out: torch.Tensor) -> Call:
     """Classify a call whose first tensor result is `out` and whose traced inputs are `inputs`."""
     name = op_name(func)
-    if func in _CONV:
-        a, windows = _conv_windows(args, kwargs)
-        weight = a["weight"]
-        macs = out.numel() * weight.shape[1] * math.prod(weight.shape[2:])
-        return Call(name, macs=macs, windows=windows, units=weight.shape[0], groups=a["groups"])
-    if func in _MAX_POOL or func in _AVG_POOL:
-        windows = _pool_windows(args, kwargs, func in _MAX_POOL)
-        return Call(name, other=out.numel() * math.prod(w.kernel for w in windows), windows=windows)
-    if func in _ADAPTIVE:
-        n = inputs[0].dim() - 2
-        return Call(name, other=inputs[0].numel(), adaptive=tuple(out.shape[-n:]))
-    if name in _MATMUL:
-        operand = args[1] if name in ("addmm", "baddbmm") else args[0]
-        call = Call(name, macs=out.numel() * operand.shape[-1])
-        if name == "linear":
-            call.units = (args[1] if len(args) > 1 else kwargs["weight"]).shape[0]
-        return call
-    if name == "getitem":
-        return Call(name, windows=_slice_windows(inputs[0], args[1]))
-    if name == "pad":
-        return Call(name, windows=_pad_windows(inputs[0], args[1] if len(args) > 1 else kwargs["pad"]))
-    if name in _NORM:
-        return Call(name, other=2 * out.numel())
-    if name == "local_response_norm":
-        size = args[1] if len(args) > 1 else kwargs["size"]
-        return Call(name, other=out.numel() * (size + 4))
-    if name in _ELEMENTWISE:
-        return Call(name, other=out.numel())
-    return Call(name)
+    describer = _BY_FUNCTION.get(func) or _BY_NAME.get(name)
+    return describer(name, args, kwargs, inputs, out) if describer is not None else Call(name)
+
+
+@describes(*_CONV)
+def _convolution(name, args, kwargs, inputs, out) -> Call:
+    a, windows = _conv_windows(args, kwargs)
+    weight = a["weight"]
+    macs = out.numel() * weight.shape[1] * math.prod(weight.shape[2:])
+    return Call(name, macs=macs, windows=windows, units=weight.shape[0], groups=a["groups"])
+
+
+@describes(*_MAX_POOL, *_AVG_POOL)
+def _pooling(name, args, kwargs, inputs, out) -> Call:
+    windows = _pool_windows(args, kwargs, "max" in name)
+    return Call(name, other=out.numel() * math.prod(w.kernel for w in windows), windows=windows)
+
+
+@describes(*_ADAPTIVE)
+def _adaptive_pooling(name, args, kwargs, inputs, out) -> Call:
+    n = inputs[0].dim() - 2
+    return Call(name, other=inputs[0].numel(), adaptive=tuple(out.shape[-n:]))
+
+
+@describes(*_MATMUL)
+def _matrix_product(name, args, kwargs, inputs, out) -> Call:
+    operand = args[1] if name in ("addmm", "baddbmm") else args[0]
+    call = Call(name, macs=out.numel() * operand.shape[-1])
+    if name == "linear":
+        call.units = (args[1] if len(args) > 1 else kwargs["weight"]).shape[0]
+    return call
+
+
+@describes("getitem")
+def _indexing(name, args, kwargs, inputs, out) -> Call:
+    index = args[1] if isinstance(args[1], tuple) else (args[1],)
+    if any(isinstance(i, list) or isinstance(i, torch.Tensor) and i.dtype != torch.bool for i in index):
+        return Call(name, gather=True)
+    return Call(name, windows=_slice_windows(inputs[0], args[1]))
+
+
+@describes("index_select", "gather", "take", "take_along_dim")
+def _gathering(name, args, kwargs, inputs, out) -> Call:
+    return Call(name, gather=True)
+
+
+@describes("pad")
+def _padding(name, args, kwargs, inputs, out) -> Call:
+    return Call(name, windows=_pad_windows(inputs[0], args[1] if len(args) > 1 else kwargs["pad"]))
+
+
+@describes(*_NORM)
+def _normalisation(name, args, kwargs, inputs, out) -> Call:
+    return Call(name, other=2 * out.numel())
+
+
+@describes("local_response_norm")
+def _local_response_norm(name, args, kwargs, inputs, out) -> Call:
+    size = args[1] if len(args) > 1 else kwargs["size"]
+    return Call(name, other=out.numel() * (size + 4))
+
+
+@describes(*_ELEMENTWISE)
+def _elementwise(name, args, kwargs, inputs, out) -> Call:
+    return Call(name, other=out.numel())
 
 
 class ShapeError(Exception):

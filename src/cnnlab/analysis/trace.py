@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from cnnlab.analysis.geometry import Axis, misfit, widest
+from cnnlab.analysis.geometry import Axis, merge, misfit
 from cnnlab.analysis.ops import Call, ShapeError, computed_result, describe, empty_output, op_name
 from cnnlab.analysis.rows import BlockCall, Row
 
@@ -54,10 +54,11 @@ class LayerFailure(Exception):
 
 @dataclass
 class _Info:
-    """What the tracer knows about a tensor: its receptive field and weighted depth."""
+    """What the tracer knows about a tensor: its receptive field, weighted depth and producer."""
 
     rf: tuple[Axis, ...]
     depth: int
+    producer: Row | None = None  # the row that made it (None for the input)
 
 
 @dataclass
@@ -121,6 +122,7 @@ class Tracer(TorchFunctionMode):
         self.saved: dict[int, tuple[int, bool, int]] = {}  # storage -> (bytes, is float, first step)
         self.steps: list[Step] = []
         self.with_gradient: set[int] = set()  # trainable parameters some step already uses
+        self.consumers: dict[int, tuple[Row, list[bool]]] = {}  # id(row) -> (row, is each consumer a gather)
         self.quiet = False  # set while our own hooks inspect tensors
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -206,7 +208,7 @@ class Tracer(TorchFunctionMode):
                 row.output_values = math.prod(out.shape[1:])
                 row.allocates = id(out) not in input_ids and not out._is_view()
                 row.receptive_field, row.depth = info.rf, info.depth
-            self._mark(out, _Info(info.rf, info.depth))
+            self._mark(out, _Info(info.rf, info.depth, row))
         if row.output_shape:
             self.rows.append(row)
 
@@ -235,7 +237,7 @@ class Tracer(TorchFunctionMode):
             return result
         out = outputs[0]
         call = describe(func, args, kwargs, inputs, out)
-        rf = self._propagate(call, inputs, out)
+        rf, offsets = self._propagate(call, inputs, out)
         depth = max(self.info[id(t)].depth for t in inputs) + (1 if call.macs else 0)
         if leaf is not None:
             row = leaf.row
@@ -246,7 +248,13 @@ class Tracer(TorchFunctionMode):
             row.output_values = math.prod(out.shape[1:])
             row.allocates = all(out is not t for t in inputs) and not out._is_view()
             row.receptive_field, row.depth = rf, depth
+            row.gather = call.gather
+            if len(inputs) > 1:
+                row.input_shapes = tuple(_image_shape(t) for t in inputs)
             self.rows.append(row)
+        self._consume(row, inputs, gather=call.gather and leaf is None)
+        if any(offsets) and not row.misalignment:
+            row.misalignment = offsets
         self._attribute(row, everything)
         self._step(everything, inputs[0], out)
         row.macs += call.macs
@@ -258,8 +266,23 @@ class Tracer(TorchFunctionMode):
         elif call.units is not None and row.units is None:
             row.units = call.units
         for tensor in outputs:
-            self._mark(tensor, _Info(rf, depth))
+            self._mark(tensor, _Info(rf, depth, row))
         return result
+
+    def _consume(self, row: Row, inputs: list[torch.Tensor], gather: bool) -> None:
+        for tensor in inputs:
+            producer = self.info[id(tensor)].producer
+            if producer is not None and producer is not row:
+                self.consumers.setdefault(id(producer), (producer, []))[1].append(gather)
+
+    def mark_copies(self) -> None:
+        """Gathers (x[:, index]) and a concatenation only made to be gathered are implementation
+        copies: lenet5_1998's C3 gathers its inputs for grouped convolutions, concatenates their
+        outputs and permutes them back into the paper's order; the network itself has only C3's maps."""
+        for row in self.rows:
+            consumers = self.consumers.get(id(row), (row, []))[1]
+            row.implementation_copy = row.gather or (row.type in ("cat", "concat", "concatenate", "stack")
+                                                     and bool(consumers) and all(consumers))
 
     def _step(self, tensors: list[torch.Tensor], x: torch.Tensor, out: torch.Tensor) -> None:
         step = Step(activation_gradients=(x.numel() + out.numel()) * 4 if out.is_floating_point() else 0)
@@ -270,21 +293,22 @@ class Tracer(TorchFunctionMode):
                 step.gradients += tensor.numel() * 4
         self.steps.append(step)
 
-    def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor) -> tuple[Axis, ...]:
-        """Receptive field of `out`: through windows, adaptive pooling, merges or collapses."""
+    def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor):
+        """(receptive field of `out`, centre offsets of merged branches): through windows, adaptive
+        pooling, merges or collapses."""
         fields = [self.info[id(t)].rf for t in inputs]
-        rf = widest(fields) if len(fields) > 1 else fields[0]
+        rf, offsets = merge(fields) if len(fields) > 1 else (fields[0], ())
         source = inputs[0]
         if call.windows:
-            return tuple(axis.through(w) for axis, w in zip(rf, call.windows))
+            return tuple(axis.through(w) for axis, w in zip(rf, call.windows)), offsets
         n = len(rf)
         if call.adaptive:
-            return tuple(axis.adaptive(s, o) for axis, s, o in zip(rf, source.shape[-n:], call.adaptive))
+            return tuple(axis.adaptive(s, o) for axis, s, o in zip(rf, source.shape[-n:], call.adaptive)), offsets
         if n and out.dim() >= n + 1 and tuple(out.shape[-n:]) == tuple(source.shape[-n:]):
-            return rf  # spatial axes untouched: elementwise, concatenation along channels ...
-        if n and source.dim() >= n + 2:
-            return tuple(axis.collapsed(s) for axis, s in zip(rf, source.shape[-n:]))  # flatten, global ops
-        return rf
+            return rf, offsets  # spatial axes untouched: elementwise, concatenation along channels ...
+        if n and source.dim() >= n + 2:  # flatten, global ops
+            return tuple(axis.collapsed(s) for axis, s in zip(rf, source.shape[-n:])), offsets
+        return rf, offsets
 
     def _failure(self, leaf: _Frame | None, func, detail: str, empty: bool) -> LayerFailure:
         if leaf is not None:
@@ -326,6 +350,7 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     finally:
         for handle in handles:
             handle.remove()
+    tracer.mark_copies()
     saved = {"float": 0, "other": 0}
     steps = tracer.steps + [Step()]  # a tensor saved by an untraced last call is freed at the start
     for nbytes, is_float, first in tracer.saved.values():

@@ -59,7 +59,10 @@ def register(subparsers) -> None:
         p.add_argument("--data-dir", help="where the run's data set lives (default: $CNNLAB_DATA or ~/.cache/cnnlab)")
     p.add_argument("--count", type=int, default=32, help="images shown (default 32, most confident first)")
 
-    p = add("architecture", "a diagram of the layer stack with output shapes", _architecture)
+    p = add("architecture", "a diagram of the layer stack with output shapes; RUN may also be an import path "
+            "(torchvision.models:mobilenet_v2), a file (path/to/net.py:Net) or timm:NAME", _architecture)
+    p.add_argument("--arg", action="append", metavar="KEY=VALUE", default=[],
+                   help="constructor argument of a model given by import path or file, repeatable (default: none)")
 
     report = subparsers.add_parser("report", help="write a run's self-contained report.html",
                                    description="Render a run's figures and write RUN/report.html (images embedded).")
@@ -182,8 +185,20 @@ def _mistakes(args):
 
 
 def _architecture(args):
+    from cnnlab.models.external import is_external
     from cnnlab.viz.architecture import plot_architecture
 
+    if is_external(args.subject):  # a model from outside the zoo, drawn with the analyzer's rows only
+        from pathlib import Path
+
+        from cnnlab.analysis import parse_shape
+        from cnnlab.models.external import build_model, model_args
+
+        shape = parse_shape(args.input_shape) if args.input_shape else None
+        out = Path(args.out) if args.out else Path("figures") / args.subject.replace("/", "_").replace(":", "_")
+        model = build_model(args.subject, model_args(args.arg))
+        _print(plot_architecture(model, shape, out / "architecture.png", args.subject)[0])
+        return
     subject, out = _open(args)
     _print(plot_architecture(subject.model, subject.input_shape, out / "architecture.png", subject.name)[0])
 

@@ -69,6 +69,7 @@ def shape_text(shape) -> str:
 def plot_architecture(model_or_name, input_shape, out_path, title: str | None = None):
     """Returns (png path, the rows drawn)."""
     from cnnlab.analysis import summary
+    from cnnlab.analysis.formatters import params_text
 
     s = fold_to_fit(summary(model_or_name, input_shape))
     rows = drawn_rows(s.rows)
@@ -99,7 +100,7 @@ def plot_architecture(model_or_name, input_shape, out_path, title: str | None = 
                                          mutation_scale=10, color="#444444"))
         previous = (cx, cy)
     totals = s.totals
-    fig.suptitle(f"{title or s.model}: input {shape_text(s.input_shape)}, {totals.params:,} parameters, "
+    fig.suptitle(f"{title or s.model}: input {shape_text(s.input_shape)}, parameters {params_text(totals)}, "
                  f"{totals.macs:,} MACs per image", y=1 - 0.15 / fig.get_figheight(), va="top")
     return save(fig, out_path), rows
 

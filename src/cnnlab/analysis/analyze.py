@@ -2,79 +2,45 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from cnnlab.analysis.memory import training_memory
+from cnnlab.analysis.memory import check_options, training_memory
 from cnnlab.analysis.rows import FP32, Summary, Totals
+from cnnlab.analysis.shapes import parse_shape, shape_text
 from cnnlab.analysis.trace import LayerFailure, Trace, trace
 from cnnlab.errors import CnnlabError
+from cnnlab.models.external import build_model
+from cnnlab.models.probe import smallest_side
 
 _LARGEST_SEARCHED = 4096  # sides tried when looking for an input that works
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'3x224x224', '3×224×224' or '3,224,224' → (3, 224, 224)."""
-    parts = text.replace("×", "x").replace(",", "x").lower().split("x")
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        shape = ()
-    if len(shape) < 2 or min(shape) < 1:
-        raise CnnlabError(f"bad input shape '{text}': write channels x height x width, e.g. 3x224x224")
-    return shape
-
-
-def shape_text(shape) -> str:
-    return "×".join(str(s) for s in shape)
-
-
-# in-place calls that change a tensor's metadata, not its values: a builder's must still run
-_KEEP_IN_PLACE = {"requires_grad_", "resize_", "resize_as_", "set_", "as_strided_", "squeeze_", "unsqueeze_",
-                  "transpose_", "t_", "swapdims_", "swapaxes_", "share_memory_"}
-
-
-class _SkipInit(TorchFunctionMode):
-    """Meta tensors hold no values, so initialisers (`normal_`, `uniform_`, `zero_` …) are skipped:
-    on meta, `normal_` alone imports torch._dynamo, ~10 s of a cold `cnnlab summary`."""
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = getattr(func, "__name__", "")
-        target = args[0] if args else kwargs.get("tensor")
-        if (name.endswith("_") and not name.endswith("__") and name not in _KEEP_IN_PLACE
-                and getattr(target, "is_meta", False)):
-            return target
-        return func(*args, **kwargs)
 
 
 class _Subject:
     """The model to analyse on meta tensors, without touching the caller's module."""
 
-    def __init__(self, model_or_name):
+    def __init__(self, model_or_name, model_kwargs: dict | None = None):
         if isinstance(model_or_name, str):
-            from cnnlab.models import card, create
-
-            self.label = card(model_or_name).name  # resolves aliases, suggests names on a typo
-            with torch.device("meta"), _SkipInit():
-                self.model = create(self.label, guard=False)  # our own errors name the failing layer
-            self.state = None
+            self.model = build_model(model_or_name, model_kwargs)  # on meta, without the zoo's input guard
+            model_card = getattr(self.model, "card", None)
+            self.label = model_card.name if model_card is not None else model_or_name
+            self.state = None if _on_meta(self.model) else _meta_state(self.model)
         elif isinstance(model_or_name, nn.Module):
+            if model_kwargs:
+                raise CnnlabError("model_kwargs are for a model given by name; this module is built already")
             model_or_name = getattr(model_or_name, "_orig_mod", model_or_name)  # torch.compile's wrapper
             if isinstance(model_or_name, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
                 model_or_name = model_or_name.module
             self.model = model_or_name
             model_card = getattr(model_or_name, "card", None)
             self.label = model_card.name if model_card is not None else type(model_or_name).__name__
-            self.state = {
-                name: torch.empty_like(t, device="meta").requires_grad_(t.requires_grad)
-                for name, t in [*model_or_name.named_parameters(), *model_or_name.named_buffers()]
-            }
+            self.state = _meta_state(model_or_name)
         else:
             raise CnnlabError(f"summary needs a model name or an nn.Module, not {type(model_or_name).__name__}")
+        _require_one_input(self.model, self.label)
         model_card = getattr(self.model, "card", None)
         self.default_shape = tuple(model_card.input_shape) if model_card is not None else None
 
@@ -95,28 +61,34 @@ class _Subject:
         return True
 
 
+def _on_meta(model: nn.Module) -> bool:
+    return all(t.is_meta for t in [*model.parameters(), *model.buffers()])
+
+
+def _meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Meta copies of a model's parameters and buffers, for `torch.func.functional_call`."""
+    return {name: torch.empty_like(t, device="meta").requires_grad_(t.requires_grad)
+            for name, t in [*model.named_parameters(), *model.named_buffers()]}
+
+
+def _require_one_input(model: nn.Module, label: str) -> None:
+    """The analyzer feeds one image batch: a forward that needs more is one clear line, not a TypeError."""
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return
+    required = [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                                               p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if len(required) > 1:
+        raise CnnlabError(f"{label}'s forward needs {len(required)} inputs ({', '.join(required)}), but the analyzer "
+                          "passes one image batch: wrap it in a module whose forward(x) supplies the others")
+
+
 def _smallest_side(subject: _Subject, channels: int, start: int) -> int | None:
-    """Smallest square side that runs: the card's default or a growing side that works, then bisect
-    below it (sizes that run form one interval: windows only grow with their input)."""
+    """Smallest square side that runs, from the card's default sides when they run."""
     default = subject.default_shape
-    if default and default[0] == channels and subject.works((channels, *default[1:])):
-        high = min(default[1:])
-        if not subject.works((channels, high, high)):
-            high = max(default[1:])
-    else:
-        high = start
-        while not subject.works((channels, high, high)):
-            high *= 2
-            if high > _LARGEST_SEARCHED:
-                return None
-    low = 0  # largest side known to fail
-    while high - low > 1:
-        middle = (low + high) // 2
-        if subject.works((channels, middle, middle)):
-            high = middle
-        else:
-            low = middle
-    return high
+    known = sorted(set(default[1:])) if default and default[0] == channels else ()
+    return smallest_side(lambda side: subject.works((channels, side, side)), known, start, _LARGEST_SEARCHED)
 
 
 def _input_error(subject: _Subject, shape: tuple[int, ...], failure: LayerFailure) -> CnnlabError:
@@ -139,6 +111,34 @@ def _input_error(subject: _Subject, shape: tuple[int, ...], failure: LayerFailur
                        f"({failure.detail}); {fix}")
 
 
+def _input_shape(input_shape, subject: _Subject) -> tuple[int, ...]:
+    if isinstance(input_shape, str):
+        return parse_shape(input_shape)
+    if input_shape is None:
+        if subject.default_shape is None:
+            raise CnnlabError(f"{subject.label} has no card saying its input: give one, e.g. --input 3x224x224 "
+                              "(or input_shape=(3, 224, 224))")
+        return subject.default_shape
+    shape = tuple(input_shape)
+    if not shape or not all(isinstance(s, int) and s >= 1 for s in shape):
+        raise CnnlabError(f"bad input shape {input_shape!r}: give positive whole numbers, e.g. (3, 224, 224)")
+    return shape
+
+
+def _shared_parameters_note(model: nn.Module) -> list[str]:
+    """Tied parameters (one tensor under several names) are counted once; say which."""
+    first: dict[int, str] = {}
+    tied: list[str] = []
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in first:
+            tied.append(f"{name} = {first[id(p)]}")
+        else:
+            first[id(p)] = name
+    if not tied:
+        return []
+    return [f"shared parameters counted once: {'; '.join(tied[:4])}" + (f" (and {len(tied) - 4} more)" if len(tied) > 4 else "")]
+
+
 def summary(
     model_or_name,
     input_shape=None,
@@ -147,24 +147,24 @@ def summary(
     depth: int | None = None,
     precision: str = "fp32",
     optimizer: str = "sgd",
+    model_kwargs: dict | None = None,
 ) -> Summary:
-    """Rows and totals for `model_or_name` (a zoo name or an nn.Module) at `input_shape` (C, H, W).
+    """Rows and totals for `model_or_name` at `input_shape` (C, H, W).
 
-    Runs the model on `meta` tensors only, in train mode (so auxiliary heads are listed) and in
-    eval mode (to mark them training-only). `depth` folds blocks nested deeper into one row.
+    `model_or_name` is an nn.Module, a zoo name, an import path (`torchvision.models:mobilenet_v2`),
+    a file (`path/to/net.py:Net`) or `timm:NAME`; `model_kwargs` go to its constructor. Runs the
+    model on `meta` tensors only, in train mode (so auxiliary heads are listed) and in eval mode (to
+    mark them training-only). `depth` folds blocks nested deeper into one row.
     """
-    subject = _Subject(model_or_name)
-    if isinstance(input_shape, str):
-        input_shape = parse_shape(input_shape)
-    shape = tuple(input_shape) if input_shape is not None else subject.default_shape
-    if shape is None:
-        raise CnnlabError(f"{subject.label} has no card: pass input_shape, e.g. (3, 224, 224)")
+    check_options(precision, optimizer)
     if batch < 1:
         raise CnnlabError(f"batch must be at least 1, not {batch}")
     if depth is not None and depth < 1:
         raise CnnlabError(f"depth must be at least 1, not {depth}")
+    subject = _Subject(model_or_name, model_kwargs)
+    shape = _input_shape(input_shape, subject)
     traced_batch = max(batch, 2)  # batch norm refuses one value per channel in train mode
-    notes = []
+    notes = _shared_parameters_note(subject.model)
     try:
         inference = subject.run(shape, traced_batch, training=False)
     except LayerFailure as failure:
@@ -197,7 +197,7 @@ def summary(
         params_training_only=sum(row.params for row in rows if row.training_only),
         weights_bytes=sum(p.numel() * p.element_size() for _, p in named),
         input_bytes=FP32 * math.prod(shape),
-        activation_bytes=sum(row.output_bytes for row in kept if row.allocates),
+        activation_bytes=sum(row.counted_bytes for row in kept),
         macs=sum(row.macs for row in kept),
         other_ops=sum(row.other_ops for row in kept),
         depth=max((row.depth for row in kept), default=0),
@@ -211,6 +211,5 @@ def summary(
             optimizer=optimizer,
         ),
     )
-    result = Summary(subject.label, shape, batch, rows, totals, training.blocks, notes)
+    result = Summary(subject.label, shape, batch, rows, totals, training.blocks, notes, training.steps, traced_batch)
     return result.fold(depth)
-
