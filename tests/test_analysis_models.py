@@ -6,11 +6,14 @@ import sys
 import textwrap
 
 import pytest
+import torch
 import torchvision
+from torch.utils.flop_counter import FlopCounterMode
 
 import cnnlab
 from cnnlab.analysis.formatters import params_text
 from cnnlab.cli import main
+from cnnlab.models.external import build_model
 
 # Five torchvision models outside the zoo, their weights' metadata and the input they were measured at
 OUTSIDE = [
@@ -40,6 +43,9 @@ def test_torchvision_models_by_import_path(name, weights, shape):
     assert not [row.name for row in result.rows if any(row.misalignment)]
     if name == "inception_v3":
         assert result.totals.params_training_only == sum(p.numel() for p in real.AuxLogits.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():  # the independent count, on meta
+        build_model(f"torchvision.models:{name}").eval()(torch.empty(1, *shape, device="meta"))
+    assert counter.get_total_flops() == 2 * result.totals.macs
 
 
 def test_a_module_and_its_import_path_give_the_same_summary():

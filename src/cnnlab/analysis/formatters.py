@@ -71,16 +71,15 @@ def render(summary, fmt: str = "table", lang: str = "en", *, columns=None, wide:
         return json.dumps(_as_json(summary), indent=2, ensure_ascii=False) + "\n"
     if isinstance(columns, str):
         columns = columns_from(columns)
-    footnotes = fmt == "table" and not wide
+    compact = fmt == "table" and not wide  # the terminal table: 120 columns, notes as footnotes
     if columns is None:
-        columns = DEFAULT_COLUMNS if footnotes else ALL_COLUMNS
+        columns = DEFAULT_COLUMNS if compact else ALL_COLUMNS
     keys = _visible_columns(summary.rows, ALL_COLUMNS if wide else ("name", "type", *columns))
-    compact = footnotes
-    header = [names[k] + (f" ({layout_text(layout)})" if k in ("input", "output") and not footnotes else "")
+    header = [names[k] + (f" ({layout_text(layout)})" if k in ("input", "output") and not compact else "")
               for k in keys]
     if fmt == "csv":
         return grid(header, [[_raw_cells(row, summary.batch, layout)[k] for k in keys] for row in summary.rows], "csv")
-    notes = Footnotes(totals) if footnotes else None
+    notes = Footnotes(totals) if compact and "notes" in keys else None
     body = [[_cells(row, summary.batch, totals, layout, notes, compact)[k] for k in keys] for row in summary.rows]
     lines = _totals_lines(summary, totals, layout)
     numeric = {i for i, k in enumerate(keys) if k in _NUMERIC}
@@ -89,8 +88,9 @@ def render(summary, fmt: str = "table", lang: str = "en", *, columns=None, wide:
     table = grid(header, body, fmt, numeric)
     if fmt == "md":
         return "\n".join([f"### {lines[0]}", "", table, *(f"- {line}" for line in lines[1:])]) + "\n"
-    lines = [wrapped for line in lines for wrapped in wrap(line)] if compact else lines
-    return "\n".join([lines[0], "", table, *(notes.lines() if notes else [""]), *lines[1:]]) + "\n"
+    if compact:
+        lines = [wrapped for line in lines for wrapped in wrap(line)]
+    return "\n".join([lines[0], "", table, *(notes.lines() if notes else []), *lines[1:]]) + "\n"
 
 
 def _check(fmt: str) -> None:
@@ -112,7 +112,7 @@ class Footnotes:
     def lines(self) -> list[str]:
         if not self.texts:
             return []
-        return ["", f"{self.title}:", *(f"[{n}] {text}" for text, n in self.texts.items()), ""]
+        return [f"{self.title}:", *(f"[{n}] {text}" for text, n in self.texts.items()), ""]
 
 
 def grid(header: list[str], body: list[list], fmt: str, numeric: set[int] = frozenset()) -> str:

@@ -60,19 +60,25 @@ def _storages(tensors) -> dict[int, int]:
     return {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
 
 
+def _loss(output, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the logits, plus that of auxiliary heads' logits (GoogLeNet in train mode)."""
+    logits = [output] if isinstance(output, torch.Tensor) else [t for t in output if isinstance(t, torch.Tensor)]
+    return sum(nn.functional.cross_entropy(t, y) for t in logits)
+
+
 def measure_training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           optimizer: torch.optim.Optimizer) -> StepMemory:
     """Peak memory of one cross-entropy training step, after a first step has made the optimizer
     state (as every step after the first has it). Gradients are set to None before each step."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    nn.functional.cross_entropy(model(x), y).backward()
+    _loss(model(x), y).backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     state = [t for values in optimizer.state.values() for t in values.values() if isinstance(t, torch.Tensor)]
     resident = _storages([*model.parameters(), *model.buffers(), *state])
     with LiveTensorMemory(set(resident)) as memory:
-        nn.functional.cross_entropy(model(x), y).backward()
+        _loss(model(x), y).backward()
         forward_backward = memory.peak
         optimizer.step()
     size = sum(resident.values())

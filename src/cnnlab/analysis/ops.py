@@ -240,14 +240,18 @@ class Result:
     """An output shape computed here, and what autograd would keep for backward besides weights."""
 
     shape: tuple[int, ...]
-    keeps_input: bool = True
+    saves: str = "input"  # "input" (its first), "operands" (those whose partner needs a gradient), "output", "nothing"
     extra: tuple[tuple[tuple[int, ...], torch.dtype], ...] = ()  # e.g. max-pool indices, dropout mask
 
 
+_ARITHMETIC = {"add", "__add__", "__radd__", "sub", "__sub__", "__rsub__", "rsub", "mul", "__mul__", "__rmul__"}
+
+
 def computed_result(func, args, kwargs) -> Result | None:
-    """Convolution, linear, batch norm, pooling, dropout and `+` computed here, not by torch's meta
-    kernels: their `torch._check` imports torch.fx's symbolic shapes and some import torch._dynamo
-    on first use (seconds of a cold start), and batch norm's is a slow Python decomposition."""
+    """Convolution, linear, batch norm, pooling, dropout, ReLU and + − × computed here, not by
+    torch's meta kernels: their `torch._check` imports torch.fx's symbolic shapes and some import
+    torch._dynamo on first use (seconds of a cold start); batch norm's is a slow Python
+    decomposition (~20 ms), ReLU's and the arithmetic's ~1 ms a call."""
     x = args[0] if args else kwargs.get("input")
     if func in _CONV:
         a, windows = _conv_windows(args, kwargs)
@@ -272,15 +276,21 @@ def computed_result(func, args, kwargs) -> Result | None:
         wanted = _per_axis(size, n) if not isinstance(size, int) else (size,) * n
         shape = (*x.shape[:-n], *(s if o is None else o for o, s in zip(wanted, x.shape[-n:])))
         return Result(shape, extra=((shape, torch.int64),) if "max" in _ADAPTIVE[func] else ())
-    if getattr(func, "__name__", "") in ("add", "__add__", "__radd__") and not kwargs:
+    name = getattr(func, "__name__", "")
+    if name in _ARITHMETIC and not kwargs:
         tensors = [t for t in args if isinstance(t, torch.Tensor)]
-        if len({t.dtype for t in tensors}) == 1:  # the residual `+`: autograd keeps nothing for it
-            return Result(tuple(torch.broadcast_shapes(*(t.shape for t in tensors))), keeps_input=False)
+        if len({t.dtype for t in tensors}) == 1 and tensors[0].is_floating_point():
+            # + and − keep nothing for backward (the residual `+`); x·y keeps the operands, x·2 nothing
+            product = "mul" in name and len(tensors) == 2
+            return Result(tuple(torch.broadcast_shapes(*(t.shape for t in tensors))),
+                          saves="operands" if product else "nothing")
+    if name == "relu" and isinstance(x, torch.Tensor) and not (args[1:2] or [kwargs.get("inplace", False)])[0]:
+        return Result(tuple(x.shape), saves="output")  # ReLU's backward reads its result
     if func is F.dropout:
         training = args[2] if len(args) > 2 else kwargs.get("training", True)
         inplace = args[3] if len(args) > 3 else kwargs.get("inplace", False)
         if training and not inplace:
-            return Result(tuple(x.shape), keeps_input=False, extra=((tuple(x.shape), torch.bool),))
+            return Result(tuple(x.shape), saves="nothing", extra=((tuple(x.shape), torch.bool),))
     return None
 
 

@@ -27,16 +27,23 @@ from cnnlab.analysis.rows import BlockCall, Row
 
 
 class _ShapeOnly(torch.autograd.Function):
-    """A meta result of a known shape that keeps its input for backward, as convolution, linear
-    and batch norm do. Stands in for torch's meta kernels: batch norm's is a Python decomposition
-    (~20 ms a call), and the first convolution or linear call imports torch._dynamo (seconds).
-    Never differentiated; `weights` are passed so the result requires grad when they do."""
+    """A meta result of a known shape that keeps for backward what the real op keeps (its input
+    for convolution, linear and batch norm, its output for ReLU, ...; ops.Result.saves). Stands in
+    for torch's meta kernels: batch norm's is a Python decomposition (~20 ms a call), and the first
+    convolution or linear call imports torch._dynamo (seconds). Never differentiated; the `others`
+    (weights, a second operand) are passed so the result requires grad when they do."""
 
     @staticmethod
-    def forward(ctx, result, x, *weights):
-        extra = [x.new_empty(shape, dtype=dtype) for shape, dtype in result.extra]
-        ctx.save_for_backward(*([x] if result.keeps_input else []), *extra)
-        return x.new_empty(result.shape)
+    def forward(ctx, result, x, *others):
+        out = x.new_empty(result.shape)
+        kept = {
+            "input": [x],
+            "operands": [b for a, b in ((x, others[0]), (others[0], x)) if a.requires_grad] if others else [],
+            "output": [out],
+            "nothing": [],
+        }[result.saves]
+        ctx.save_for_backward(*kept, *(x.new_empty(shape, dtype=dtype) for shape, dtype in result.extra))
+        return out
 
     @staticmethod
     def backward(ctx, grad):
