@@ -76,7 +76,8 @@ def saved_for_backward(model, x):
 
 
 @pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("resnet20", (3, 32, 32)), ("alexnet", (3, 227, 227)),
-                                         ("highway_fc", (1, 28, 28))])  # out-of-place ReLU, gates x·T
+                                         ("highway_fc", (1, 28, 28)),  # out-of-place ReLU, gates x·T
+                                         ("lenet5_1998", (1, 32, 32)), ("inception", (256, 28, 28))])  # tanh; cat
 def test_saved_activations_match_autograd_on_a_real_step(name, shape):
     torch.manual_seed(0)
     real = saved_for_backward(cnnlab.create(name, guard=False).train(), torch.randn(4, *shape))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from cnnlab.analysis.formatters import human_bytes
+from cnnlab.analysis.formatters import human_bytes, wrap
 from cnnlab.analysis.i18n import ANSWERS, words
 from cnnlab.analysis.memory import training_memory
 from cnnlab.analysis.rows import TrainingMemory
@@ -86,4 +86,4 @@ def fits_text(summary, budget_text: str, precision: str, optimizer: str, fmt: st
     lines += summary.notes
     if fmt == "md":
         return "\n".join(f"- {line}" for line in lines) + "\n"
-    return "\n".join(lines) + "\n"
+    return "\n".join(wrapped for line in lines for wrapped in wrap(line)) + "\n"

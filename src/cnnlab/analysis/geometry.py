@@ -36,11 +36,12 @@ class Window:
         return Fraction(self.padded(size) - self.span, self.stride) + 1
 
     def output(self, size: int) -> int:
-        """The size PyTorch produces: floor (or ceil, with the rule that no window starts in the padding)."""
-        exact = self.exact_output(size)
+        """The size PyTorch produces: floor (or ceil, with the rule that no window starts in the padding).
+        Integer arithmetic: this runs for every window of every traced call."""
+        room = self.padded(size) - self.span
         if not self.ceil_mode:
-            return int(exact // 1)
-        out = ceil(exact)
+            return room // self.stride + 1
+        out = -(-room // self.stride) + 1
         if (out - 1) * self.stride >= size + self.padding:  # PyTorch drops a last window starting in padding
             out -= 1
         return out
@@ -73,9 +74,9 @@ def _decimal(value: Fraction) -> str:
 
 def misfit(window: Window, size: int) -> Misfit | None:
     """None when (W − F + 2P)/S + 1 is an integer, else what the rounding costs."""
-    exact = window.exact_output(size)
-    if exact.denominator == 1:
+    if (window.padded(size) - window.span) % window.stride == 0:
         return None
+    exact = window.exact_output(size)
     output = window.output(size)
     covered = (output - 1) * window.stride + window.span
     discarded = max(window.padded(size) - covered, 0)
@@ -103,8 +104,8 @@ class Axis:
     """
 
     size: int | Fraction = 1
-    jump: Fraction | None = Fraction(1)
-    start: Fraction = Fraction(0)
+    jump: int | Fraction | None = 1
+    start: int | Fraction = 0  # whole numbers stay ints (fast); fractions where a window's span is even
 
     @property
     def padding(self):
@@ -124,8 +125,8 @@ class Axis:
             return self
         return Axis(
             size=_whole(self.size + (window.span - 1) * jump),
-            jump=jump * window.stride,
-            start=self.start + (Fraction(window.span - 1, 2) - window.padding) * jump,
+            jump=_whole(jump * window.stride),
+            start=_whole(self.start + (_half(window.span - 1) - window.padding) * jump),
         )
 
     def adaptive(self, size: int, output: int) -> Axis:
@@ -137,8 +138,8 @@ class Axis:
         widest_window = max(ceil((a + 1) * size / output) - (a * size) // output for a in range(output))
         return Axis(
             size=_whole(self.size + (widest_window - 1) * self.jump),
-            jump=self.jump * Fraction(size, output),
-            start=self.start + Fraction(widest_window - 1, 2) * self.jump,
+            jump=_whole(self.jump * Fraction(size, output)),
+            start=_whole(self.start + Fraction(widest_window - 1, 2) * self.jump),
         )
 
     def collapsed(self, length: int) -> Axis:
@@ -146,13 +147,19 @@ class Axis:
         if self.jump is None:
             return self
         extent = (length - 1) * self.jump
-        return Axis(size=_whole(self.size + extent), jump=None, start=self.start + extent / 2)
+        return Axis(size=_whole(self.size + extent), jump=None, start=_whole(self.start + Fraction(extent, 2)))
 
 
 def _whole(value):
     """Keep integers integers: fields are whole pixels except after uneven adaptive pooling."""
+    if isinstance(value, int):
+        return value
     value = Fraction(value)
     return int(value) if value.denominator == 1 else value
+
+
+def _half(value: int):
+    return value // 2 if value % 2 == 0 else Fraction(value, 2)
 
 
 def merge(axes: list[tuple[Axis, ...]]) -> tuple[tuple[Axis, ...], tuple[Fraction, ...]]:

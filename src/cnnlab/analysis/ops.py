@@ -245,13 +245,15 @@ class Result:
 
 
 _ARITHMETIC = {"add", "__add__", "__radd__", "sub", "__sub__", "__rsub__", "rsub", "mul", "__mul__", "__rmul__"}
+_KEEP_OUTPUT = {"relu", "tanh", "sigmoid"}  # out of place; their backward reads their result
 
 
 def computed_result(func, args, kwargs) -> Result | None:
-    """Convolution, linear, batch norm, pooling, dropout, ReLU and + − × computed here, not by
-    torch's meta kernels: their `torch._check` imports torch.fx's symbolic shapes and some import
-    torch._dynamo on first use (seconds of a cold start); batch norm's is a slow Python
-    decomposition (~20 ms), ReLU's and the arithmetic's ~1 ms a call."""
+    """Convolution, linear, batch norm, LRN, pooling, dropout, concatenation, ReLU/tanh/sigmoid and
+    + − × computed here, not by torch's meta kernels: their `torch._check` imports torch.fx's
+    symbolic shapes and some import torch._dynamo on first use (seconds of a cold start); batch
+    norm's is a slow Python decomposition (~20 ms), concatenation's ~5 ms, ReLU's and the
+    arithmetic's ~1 ms a call."""
     x = args[0] if args else kwargs.get("input")
     if func in _CONV:
         a, windows = _conv_windows(args, kwargs)
@@ -284,8 +286,23 @@ def computed_result(func, args, kwargs) -> Result | None:
             product = "mul" in name and len(tensors) == 2
             return Result(tuple(torch.broadcast_shapes(*(t.shape for t in tensors))),
                           saves="operands" if product else "nothing")
-    if name == "relu" and isinstance(x, torch.Tensor) and not (args[1:2] or [kwargs.get("inplace", False)])[0]:
-        return Result(tuple(x.shape), saves="output")  # ReLU's backward reads its result
+    if func is torch.cat and all(isinstance(t, torch.Tensor) for t in (args[0] if args else kwargs["tensors"])):
+        tensors = list(args[0] if args else kwargs["tensors"])
+        dim = (args[1] if len(args) > 1 else kwargs.get("dim", 0)) % tensors[0].dim()
+        shape = list(tensors[0].shape)
+        shape[dim] = sum(t.shape[dim] for t in tensors)
+        if len({t.dtype for t in tensors}) == 1 and all(t.dim() == len(shape) for t in tensors):
+            return Result(tuple(shape), saves="nothing")  # its backward only needs the sizes
+    if (name in _KEEP_OUTPUT and isinstance(x, torch.Tensor) and x.is_floating_point() and "out" not in kwargs
+            and not (args[1:2] or [kwargs.get("inplace", False)])[0]):
+        return Result(tuple(x.shape), saves="output")
+    if func is F.local_response_norm and x.dim() == 4:
+        # F.local_response_norm's decomposition keeps x, x² zero-padded across channels (for its
+        # average pool), k + α·mean and its power β (for the division): the same storages here
+        n, c, h, w = x.shape
+        size = args[1] if len(args) > 1 else kwargs["size"]
+        return Result(tuple(x.shape), extra=(((n, 1, c + size - 1, h, w), x.dtype), (tuple(x.shape), x.dtype),
+                                             (tuple(x.shape), x.dtype)))
     if func is F.dropout:
         training = args[2] if len(args) > 2 else kwargs.get("training", True)
         inplace = args[3] if len(args) > 3 else kwargs.get("inplace", False)

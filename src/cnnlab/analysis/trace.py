@@ -204,7 +204,7 @@ class Tracer(TorchFunctionMode):
 
     def _finish_leaf(self, frame: _Frame, outputs: list[torch.Tensor]) -> None:
         row = frame.row
-        self._attribute(row, [p for _, p in frame.module.named_parameters()])
+        self._attribute(row, [p for p in frame.module._parameters.values() if p is not None])  # a leaf: its own
         input_ids = {id(t) for t in frame.inputs}
         for index, out in enumerate(outputs):
             info = self.info.get(id(out)) or (self.info[id(frame.inputs[0])] if frame.inputs else None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from cnnlab.analysis.formatters import number
+from cnnlab.analysis.formatters import number, wrap
 from cnnlab.analysis.i18n import ANSWERS, words
 from cnnlab.analysis.shapes import layout_text, shape_text
 from cnnlab.errors import CnnlabError
@@ -77,4 +77,4 @@ def unit_text(summary, text: str, lang: str = "en", layout: str = "chw") -> str:
     if inside != boxes:
         lines.append(words_["unit_inside"].format(box=spans(inside)))
         lines.append(words_["unit_padding"].format(count=number(total - inside_count), total=number(total)))
-    return "\n".join(lines) + "\n"
+    return "\n".join(wrapped for line in lines for wrapped in wrap(line)) + "\n"
