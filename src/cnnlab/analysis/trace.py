@@ -129,7 +129,7 @@ class Tracer(TorchFunctionMode):
         self.saved: dict[int, tuple[int, bool, int]] = {}  # storage -> (bytes, is float, first step)
         self.steps: list[Step] = []
         self.with_gradient: set[int] = set()  # trainable parameters some step already uses
-        self.consumers: dict[int, tuple[Row, list[bool]]] = {}  # id(row) -> (row, is each consumer a gather)
+        self.consumers: dict[int, list[bool]] = {}  # id(producing row) -> is each consumer a gather
         self.quiet = False  # set while our own hooks inspect tensors
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -204,7 +204,8 @@ class Tracer(TorchFunctionMode):
 
     def _finish_leaf(self, frame: _Frame, outputs: list[torch.Tensor]) -> None:
         row = frame.row
-        self._attribute(row, [p for p in frame.module._parameters.values() if p is not None])  # a leaf: its own
+        # a leaf's parameters are its own (`_parameters`, also under functional_call): no module walk
+        self._attribute(row, [p for p in frame.module._parameters.values() if p is not None])
         input_ids = {id(t) for t in frame.inputs}
         for index, out in enumerate(outputs):
             info = self.info.get(id(out)) or (self.info[id(frame.inputs[0])] if frame.inputs else None)
@@ -280,14 +281,14 @@ class Tracer(TorchFunctionMode):
         for tensor in inputs:
             producer = self.info[id(tensor)].producer
             if producer is not None and producer is not row:
-                self.consumers.setdefault(id(producer), (producer, []))[1].append(gather)
+                self.consumers.setdefault(id(producer), []).append(gather)
 
     def mark_copies(self) -> None:
         """Gathers (x[:, index]) and a concatenation only made to be gathered are implementation
         copies: lenet5_1998's C3 gathers its inputs for grouped convolutions, concatenates their
         outputs and permutes them back into the paper's order; the network itself has only C3's maps."""
         for row in self.rows:
-            consumers = self.consumers.get(id(row), (row, []))[1]
+            consumers = self.consumers.get(id(row), [])
             row.implementation_copy = row.gather or (row.type in ("cat", "concat", "concatenate", "stack")
                                                      and bool(consumers) and all(consumers))
 
