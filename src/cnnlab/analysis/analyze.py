@@ -138,7 +138,8 @@ def _shared_parameters_note(model: nn.Module) -> list[str]:
             first[id(p)] = name
     if not tied:
         return []
-    return [f"shared parameters counted once: {'; '.join(tied[:4])}" + (f" (and {len(tied) - 4} more)" if len(tied) > 4 else "")]
+    more = f" (and {len(tied) - 4} more)" if len(tied) > 4 else ""
+    return [f"shared parameters counted once: {'; '.join(tied[:4])}{more}"]
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     summary.add_argument("--depth", type=int, default=None,
                          help="fold blocks nested deeper than D into one row (default: no folding)")
     summary.add_argument("--columns", metavar="LIST",
-                         help="table columns, comma-separated: groups window, shape, cost, rf, all, or single "
+                         help="table columns, comma-separated: groups window, shape, cost, rf, lecture, all, or single "
                          "columns (kernel, stride, padding, units, input, output, params, memory, macs, other, rf, "
                          "jump, pad, start, notes) (default: window, output, params, memory, macs, rf, notes)")
     summary.add_argument("--wide", action="store_true",
@@ -100,8 +100,8 @@ def _lang_option(parser) -> None:
 def _window_options(parser, stride_default=1) -> None:
     parser.add_argument("--size", type=int, required=True, help="input width W, square input (required)")
     parser.add_argument("--kernel", type=int, required=True, help="window size F (required)")
-    parser.add_argument("--stride", type=int, default=stride_default,
-                        help="stride S (default: " + ("the kernel size" if stride_default is None else "%(default)s") + ")")
+    default = "the kernel size" if stride_default is None else "%(default)s"
+    parser.add_argument("--stride", type=int, default=stride_default, help=f"stride S (default: {default})")
     parser.add_argument("--padding", type=int, default=0, help="zero padding P per side (default: %(default)s)")
 
 

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
             parser.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, ...)")
         parser.add_argument("--out", help="folder for the PNGs (default: RUN/figures, or ./figures/MODEL)")
         if subject:
-            parser.add_argument("--input-shape", help="zoo model only: input C x H x W, e.g. 3x64x64")
+            parser.add_argument("--input-shape", help="a model, not a run: input C x H x W, e.g. 3x64x64")
         parser.set_defaults(run=run)
         return parser
 

@@ -94,8 +94,8 @@ def _find(spec: str):
     target = module
     for part in attribute.split("."):
         if not hasattr(target, part):
-            models = sorted(name for name, value in vars(module).items()
-                            if inspect.isclass(value) and issubclass(value, nn.Module) and value.__module__ == module.__name__)
+            models = sorted(name for name, value in vars(module).items() if inspect.isclass(value)
+                            and issubclass(value, nn.Module) and value.__module__ == module.__name__)
             hint = f"it defines {', '.join(models)}" if models else "it defines no nn.Module class"
             raise CnnlabError(f"{source} has no '{attribute}': {hint}")
         target = getattr(target, part)

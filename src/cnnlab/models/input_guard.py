@@ -3,9 +3,9 @@
 `create` installs an `InputGuard` as a forward pre-hook. The hook's fast path is one set lookup:
 an input shape (without the batch size) that already worked, or the model's default input shape,
 passes straight through. Any other shape is tried once on a weightless meta-device copy of the model
-(`cnnlab.models.probe`: no memory, no arithmetic, no user hooks fired); if the model takes it, it is remembered. Only when
-it fails does the guard search (again on the meta device) for the smallest and largest sizes the
-model accepts, to say so in the message.
+(`cnnlab.models.probe`: no memory, no arithmetic, no user hooks fired); if the model takes it, it is
+remembered. Only when it fails does the guard search (again on the meta device) for the smallest
+and largest sizes the model accepts, to say so in the message.
 
 Probing the model itself, rather than computing limits from its card, keeps the guard generic
 (every family, any `num_classes`/`in_channels`, heads replaced after `create`) and exact.
