@@ -46,11 +46,12 @@ class _Subject:
         model_card = getattr(self.model, "card", None)
         self.default_shape = tuple(model_card.input_shape) if model_card is not None else None
 
-    def run(self, shape: tuple[int, ...], batch: int, training: bool) -> Trace:
+    def run(self, shape: tuple[int, ...], batch: int, training: bool, backward: bool = False) -> Trace:
+        """Trace in train or eval mode; `backward` records what a training step keeps."""
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.train(training)
         try:
-            return trace(self.model, torch.empty((batch, *shape), device="meta"), self.state)
+            return trace(self.model, torch.empty((batch, *shape), device="meta"), self.state, backward)
         finally:
             for module, mode in modes:
                 module.training = mode
@@ -192,11 +193,11 @@ def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, mod
     except LayerFailure as failure:
         raise _input_error(subject, shape, failure) from None
     try:
-        training = subject.run(shape, traced_batch, training=True)
+        training = subject.run(shape, traced_batch, training=True, backward=True)
     except (LayerFailure, CnnlabError) as failure:  # e.g. GoogLeNet's auxiliary heads need 224×224
         notes.append(f"the training-mode pass fails at this input ({failure}): training-only layers are "
                      "missing and the training memory counts the inference graph only")
-        training = subject.run(shape, traced_batch, training=False)
+        training = subject.run(shape, traced_batch, training=False, backward=True)
 
     inference_rows = {row.name: row for row in inference.rows}
     for row in training.rows:

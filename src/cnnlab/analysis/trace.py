@@ -333,11 +333,14 @@ class Tracer(TorchFunctionMode):
         return tensor
 
 
-def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None) -> Trace:
+def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None,
+          backward: bool = True) -> Trace:
     """Run `model` on the meta tensor `x` (in its current train/eval mode) and record it.
 
     `state` maps parameter and buffer names to meta tensors for a model whose own tensors live
     elsewhere (it is then called through `torch.func.functional_call`, leaving it untouched).
+    With `backward=False` autograd records nothing (rows only: no saved tensors, no gradients),
+    which is what the inference pass needs and costs less.
     """
     named = dict(state) if state is not None else dict(model.named_parameters())
     original = dict(model.named_parameters())
@@ -349,8 +352,9 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(tracer.pre_hook, with_kwargs=True))
         handles.append(module.register_forward_hook(tracer.post_hook, with_kwargs=True))
+    recording = torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t) if backward else torch.no_grad()
     try:
-        with torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t), tracer:
+        with recording, tracer:
             if state is None:
                 model(x)
             else:
