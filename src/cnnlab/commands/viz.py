@@ -39,7 +39,7 @@ def register(subparsers) -> None:
         parser.add_argument("--force", action="store_true", help="replace figures that already exist (default: refuse)")
         if subject:
             parser.add_argument("--input", metavar="CxHxW",
-                                help="zoo model only: the input shape, e.g. 3x64x64 (default: the model's own)")
+                                help="a model, not a run: the input shape, e.g. 3x64x64 (default: the model's own)")
             parser.add_argument("--input-shape", dest="input", help=HIDDEN)
         parser.set_defaults(run=run)
         return parser
@@ -90,12 +90,16 @@ def register(subparsers) -> None:
         p.add_argument("--data-dir", help="where the run's data set lives (default: where the run found it)")
     p.add_argument("--count", type=int, default=32, help="images shown, most confident first (default 32)")
 
-    p = add("architecture", "the traced graph: branches side by side, skips, merges, output shapes", _architecture)
+    p = add("architecture", "the traced graph: branches side by side, skips, merges, output shapes; RUN may also "
+            "be an import path (torchvision.models:mobilenet_v2), a file (path/to/net.py:Net) or timm:NAME",
+            _architecture)
     p.add_argument("--depth", type=_depth, default="auto",
                    help="fold blocks nested deeper than D into one box, as 'cnnlab summary --depth' (default: the "
                         "least folding that leaves at most 100 boxes)")
     p.add_argument("--format", nargs="+", choices=("png", "svg"), default=["png", "svg"],
                    help="files to write (default: png svg)")
+    p.add_argument("--arg", action="append", metavar="KEY=VALUE", default=[],
+                   help="constructor argument of a model given by import path or file, repeatable (default: none)")
 
     report = subparsers.add_parser("report", help="write a run's self-contained report.html",
                                    description="Render a run's figures and write RUN/report.html (images embedded).")
@@ -264,11 +268,26 @@ def _mistakes(args):
 
 
 def _architecture(args):
+    from cnnlab.models.external import is_external
     from cnnlab.viz.architecture import plot_architecture
 
-    subject, out = _open(args)
-    paths, _ = plot_architecture(subject.model, subject.input_shape, out / "architecture", subject.name, args.depth,
-                                 tuple(dict.fromkeys(args.format)))
+    formats = tuple(dict.fromkeys(args.format))
+    if is_external(args.subject):  # a model from outside the zoo: it has no run and no card
+        from pathlib import Path
+
+        from cnnlab.analysis import parse_shape
+        from cnnlab.models.external import build_model, model_args
+        from cnnlab.viz.figure import replace_existing
+
+        replace_existing.set(args.force)
+        shape = parse_shape(args.input) if args.input else None
+        out = Path(args.out) if args.out else Path("figures") / args.subject.replace("/", "_").replace(":", "_")
+        model = build_model(args.subject, model_args(args.arg))
+        paths, _ = plot_architecture(model, shape, out / "architecture", args.subject, args.depth, formats)
+    else:
+        subject, out = _open(args)
+        paths, _ = plot_architecture(subject.model, subject.input_shape, out / "architecture", subject.name,
+                                     args.depth, formats)
     _print(*paths)
 
 

@@ -64,9 +64,8 @@ def _figure(graph: Graph, title: str | None):
     for i, node in enumerate(graph.nodes):
         _node(ax, node, f"node-{i}")
     folded = "" if graph.depth is None else f", blocks below depth {graph.depth} folded"
-    aux = f" ({graph.params_training_only:,} in training-only parts)" if graph.params_training_only else ""
-    fig.text(0.5, 1 - 0.12 / height, f"{title or graph.model}: input {graph.nodes[0].shape}, {graph.params:,} "
-             f"parameters{aux}, {graph.macs:,} MACs per image{folded}", ha="center", va="top", fontsize=11)
+    fig.text(0.5, 1 - 0.12 / height, f"{title or graph.model}: input {graph.nodes[0].shape}, parameters "
+             f"{graph.params_text}, {graph.macs:,} MACs per image{folded}", ha="center", va="top", fontsize=11)
     legend = fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.42 / height), ncols=columns,
                         frameon=False, fontsize=9, handlelength=1.6)
     legend.set_gid("legend")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cnnlab.analysis.formatters import params_text
 from cnnlab.analysis.trace import INPUT
 
 MAX_NODES = 100  # the automatic fold stops at the least folded view with at most this many nodes
@@ -94,9 +95,10 @@ class Graph:
     depth: int | None  # blocks nested deeper are folded; None: nothing folded
     nodes: list[Node]
     edges: list[Edge]
-    params: int
+    params: int  # all of them, training-only heads included
     params_training_only: int
     macs: int
+    params_text: str = ""  # as `cnnlab list` and the card count: without training-only heads, shown apart
     width: float = 0.0  # inches, once laid out
     height: float = 0.0
 
@@ -172,7 +174,7 @@ def traced_graph(full, depth: int | None) -> Graph:
                 edges[pair] = Edge(*pair, training_only=by_name[row.name].training_only)
     totals = full.totals
     graph = Graph(full.model, tuple(full.input_shape), depth, nodes, list(edges.values()), totals.params,
-                  totals.params_training_only, totals.macs)
+                  totals.params_training_only, totals.macs, params_text(totals))
     _mark_shortcuts(graph)
     return graph
 
