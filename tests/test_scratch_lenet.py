@@ -102,5 +102,5 @@ def test_a_folder_without_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(CnnlabError, match="checkpoints"):
         scratch.load_run(tmp_path)
     write_config(tmp_path, {"model": "alexnet", "model_kwargs": {}})
-    with pytest.raises(CnnlabError, match="scratch engine builds lenet5"):
+    with pytest.raises(CnnlabError, match="'alexnet', whose layers the scratch engine lacks; it builds: lenet5"):
         scratch.load_run(tmp_path)
