@@ -346,6 +346,6 @@ class ZeroPadShortcut(Layer):
         return np.pad(kept, ((0, 0), (0, self.extra_channels), (0, 0), (0, 0)))
 
     def backward(self, dout):
-        dx = np.zeros(self._shape, dtype=dout.dtype)
+        dx = conv.channel_major_zeros(self._shape, dout.dtype)
         dx[:, :, :: self.stride, :: self.stride] = dout[:, : self._shape[1]]
         return dx
