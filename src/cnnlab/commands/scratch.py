@@ -79,12 +79,16 @@ def run_train(args) -> int:
 
     require_model(args.model)  # an unknown model fails here, before any data is read
     defaults = LENET_DEFAULTS if args.model == "lenet5" else CIFAR_DEFAULTS
-    epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[args.dataset]
-    batch_size = args.batch_size or defaults["batch_size"]
-    lr = args.lr or (ADAM_LR if args.optimizer == "adam" else defaults["lr"])
-    weight_decay = args.weight_decay if args.weight_decay is not None else defaults["weight_decay"]
-    shift = args.shift if args.shift is not None else DEFAULT_SHIFT[args.dataset]
-    flip = args.flip if args.flip is not None else args.dataset == "cifar10"
+
+    def given(value, default):
+        return default if value is None else value
+
+    epochs = given(args.epochs, DEFAULT_EPOCHS[args.dataset])
+    batch_size = given(args.batch_size, defaults["batch_size"])
+    lr = given(args.lr, ADAM_LR if args.optimizer == "adam" else defaults["lr"])
+    weight_decay = given(args.weight_decay, defaults["weight_decay"])
+    shift = given(args.shift, DEFAULT_SHIFT[args.dataset])
+    flip = given(args.flip, args.dataset == "cifar10")
     fill = 0.0 if args.dataset == "cifar10" else "edge"  # zero (the mean colour once normalised), as 'cnnlab train'
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise CnnlabError("--epochs, --batch-size and --lr must be positive")
@@ -213,10 +217,10 @@ def run_gradcheck(args) -> int:
           f"finite differences on up to {args.samples} sampled entries per array (h = {H:g}), "
           "skipping entries on a kink (ReLU at 0, a max-pool tie)\n")
     width = max(len(row.layer) for row in rows)
-    print(f"{'layer':{width}}  {'type':16} {'vs finite diff.':>15} {'vs torch autograd':>18} {'sampled':>8} {'kinks':>6}")
+    print(f"{'layer':{width}}  {'type':16} {'vs finite diff.':>15} {'vs torch autograd':>18} {'compared':>9} {'kinks':>6}")
     for row in rows:
         flag = "" if row.ok else "   <-- disagrees"
-        print(f"{row.layer:{width}}  {row.kind:16} {row.vs_numeric:15.1e} {row.vs_torch:18.1e} {row.sampled:8d} {row.kinks:6d}{flag}")
+        print(f"{row.layer:{width}}  {row.kind:16} {row.vs_numeric:15.1e} {row.vs_torch:18.1e} {row.compared:9d} {row.kinks:6d}{flag}")
     worst = max(rows, key=lambda row: row.vs_torch)
     if all(row.ok for row in rows):
         print(f"\nok: every layer agrees with torch autograd to {TORCH_TOLERANCE:g} (largest {worst.vs_torch:.1e}, "

@@ -11,9 +11,9 @@ alone on them, with f = Σ layer(inputs) · dy, whose gradient is exactly what i
 A last row checks the whole model: parameter gradients of the cross-entropy loss against the zoo's
 torch model with the same weights (and the same dropout masks).
 
-The difference reported is max |engine − reference| / max |reference| over an array, the largest
-over the layer's arrays: scaled by the gradient's size, so entries that are 0 on one side and
-1e-17 on the other do not count as 100% wrong.
+The difference reported is max |engine − reference| over an array divided by the array's largest
+entry, and the largest over the layer's arrays: scaled by the gradient's size, so an entry that is
+0 on one side and 1e-17 on the other does not count as 100% wrong.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Row:
     kind: str  # the layer's class
     vs_numeric: float  # largest relative difference against finite differences
     vs_torch: float  # ... and against torch autograd
-    sampled: int  # entries compared with finite differences
+    compared: int  # sampled entries compared with finite differences
     kinks: int  # sampled entries skipped because they sit on a kink (ReLU at 0, a max-pool tie)
 
     @property
@@ -51,7 +51,7 @@ class Row:
 
 
 def difference(engine: np.ndarray, reference: np.ndarray) -> float:
-    """max |engine − reference| / max |reference| (0 when both are all zero)."""
+    """max |engine − reference| / the largest |entry| of either (0 when both are all zero)."""
     scale = max(np.abs(reference).max(initial=0.0), np.abs(engine).max(initial=0.0))
     return float(np.abs(engine - reference).max(initial=0.0) / scale) if scale else 0.0
 
@@ -176,7 +176,7 @@ def _torch_forward(layer: Layer):
 
 
 def check_layer(record: dict, samples: int, rng) -> tuple[float, float, int, int]:
-    """One layer alone on its recorded inputs and dy: (vs finite differences, vs torch, sampled, kinks)."""
+    """One layer alone on its recorded inputs and dy: (vs finite differences, vs torch, compared, kinks)."""
     import torch
 
     snapshot, inputs, dy = record["layer"], [np.array(x) for x in record["inputs"]], record["dy"]
@@ -192,7 +192,7 @@ def check_layer(record: dict, samples: int, rng) -> tuple[float, float, int, int
         return float((copy.deepcopy(snapshot).forward(*inputs) * dy).sum())
 
     arrays = {**{f"input{i}": x for i, x in enumerate(inputs)}, **{k: p.data for k, p in snapshot.parameters().items()}}
-    vs_numeric, sampled, kinks = numeric_check(f, arrays, analytic, samples, rng)
+    vs_numeric, compared, kinks = numeric_check(f, arrays, analytic, samples, rng)
 
     tensors = {name: torch.tensor(a, requires_grad=True) for name, a in arrays.items()}
     output = _torch_forward(probe)(*(tensors[f"input{i}"] for i in range(len(inputs))),
@@ -200,7 +200,7 @@ def check_layer(record: dict, samples: int, rng) -> tuple[float, float, int, int
     output.backward(torch.tensor(dy))
     vs_torch = max([difference(y, output.detach().numpy())]
                    + [difference(analytic[name], t.grad.numpy()) for name, t in tensors.items()])
-    return vs_numeric, vs_torch, sampled, kinks
+    return vs_numeric, vs_torch, compared, kinks
 
 
 def check_model(model: Container, zoo_name: str, zoo_kwargs: dict, x: np.ndarray, y: np.ndarray,
@@ -221,10 +221,10 @@ def check_model(model: Container, zoo_name: str, zoo_kwargs: dict, x: np.ndarray
 
     params = before.parameters()  # two entries of every parameter array, each costing two forward passes
     analytic = {name: p.grad for name, p in model.parameters().items()}
-    vs_numeric, sampled, kinks = numeric_check(model_loss, {name: p.data for name, p in params.items()}, analytic, 2, rng)
+    vs_numeric, compared, kinks = numeric_check(model_loss, {name: p.data for name, p in params.items()}, analytic, 2, rng)
     masks = {path: layer._mask for path, layer in model.leaves() if isinstance(layer, Dropout)}
     vs_torch = _torch_model_difference(zoo_name, zoo_kwargs, before, model, masks, x, y, loss)
-    rows.append(Row(WHOLE_MODEL, zoo_name, vs_numeric, vs_torch, sampled, kinks))
+    rows.append(Row(WHOLE_MODEL, zoo_name, vs_numeric, vs_torch, compared, kinks))
     return rows
 
 

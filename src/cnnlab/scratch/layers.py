@@ -114,17 +114,16 @@ class Conv2d(Layer):
         if x.ndim != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) + 2 * p < k:
             raise CnnlabError(f"Conv2d({self.in_channels}→{self.out_channels}, {k}×{k}, padding {p}) takes "
                               f"N×{self.in_channels}×H×W input with H, W ≥ {k - 2 * p}, not {'×'.join(map(str, x.shape))}")
-        self._x = x
-        w = self.weight.data
-        b = self.bias.data if self.bias is not None else np.zeros(self.out_channels, w.dtype)
+        self._x, w = x, self.weight.data
         if self.method == "naive":
+            b = self.bias.data if self.bias is not None else np.zeros(self.out_channels, w.dtype)
             return conv.conv2d_naive(x, w, b, s, p)
         xp = conv.pad(x, p)
         self._padded_shape, self._cols = xp.shape, conv.im2col(xp, k, k, s)
         n, oh, ow = x.shape[0], (xp.shape[2] - k) // s + 1, (xp.shape[3] - k) // s + 1
         out = w.reshape(self.out_channels, -1) @ self._cols  # O × (N·OH·OW)
         if self.bias is not None:
-            out += b[:, None]
+            out += self.bias.data[:, None]
         # the channel-major memory (O, N, OH, OW) is kept: the next convolution's im2col reads it row by row
         return out.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3)
 
@@ -164,10 +163,11 @@ class _Pool2d(Layer):
 
     def _windows(self, x, pad_value):
         """The k×k×N×C×OH×OW windows of x padded by p on every side (and by the overhang)."""
-        p, (h, w) = self.padding, x.shape[2:]
-        if x.ndim != 4 or min(h, w) + 2 * p < self.kernel_size:
+        p = self.padding
+        if x.ndim != 4 or min(x.shape[2:]) + 2 * p < self.kernel_size:
             raise CnnlabError(f"{type(self).__name__}({self.kernel_size}, padding {p}) takes N×C×H×W input with "
                               f"H, W ≥ {self.kernel_size - 2 * p}, not {'×'.join(map(str, x.shape))}")
+        h, w = x.shape[2:]
         xp = np.pad(x, ((0, 0), (0, 0), (p, p + self._overhang(h)), (p, p + self._overhang(w))), constant_values=pad_value)
         self._x_shape, self._padded_shape = x.shape, xp.shape
         return conv.windows(xp, self.kernel_size, self.kernel_size, self.stride)
