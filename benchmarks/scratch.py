@@ -142,6 +142,7 @@ def cifar_run(args) -> dict:
             group["lr"] = lr
         x_epoch = random_flip(random_shift(x, 4, rng, 0.0), rng)
         seconds, correct, losses = {"scratch": 0.0, "torch": 0.0}, {"scratch": 0, "torch": 0}, {"scratch": [], "torch": []}
+        model.train()  # testing left both in evaluation mode
         reference.train()
         for index in np.array_split(rng.permutation(len(x)), math.ceil(len(x) / args.batch_size)):
             xb, yb = np.ascontiguousarray(x_epoch[index]), y[index]

@@ -200,7 +200,7 @@ def run_gradcheck(args) -> int:
     else:
         name, kwargs, model = args.model, {}, scratch.build(args.model, seed=args.seed)
         weights = f"fresh weights (seed {args.seed})"
-    model.astype(np.float64).train(not args.eval)
+    model.train(not args.eval)
     channels = next(layer for _, layer in model.leaves() if isinstance(layer, Conv2d)).in_channels
     shape = (channels, args.size, args.size)
     num_classes = check_input(model, name, shape).shape[1]

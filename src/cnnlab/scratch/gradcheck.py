@@ -205,9 +205,10 @@ def check_layer(record: dict, samples: int, rng) -> tuple[float, float, int, int
 
 def check_model(model: Container, zoo_name: str, zoo_kwargs: dict, x: np.ndarray, y: np.ndarray,
                 samples: int = 6, seed: int = 0) -> list[Row]:
-    """Every layer of `model` (float64, in the mode it is in), then the whole model against the zoo's
-    torch `zoo_name`, on batch (x, y)."""
-    rng = np.random.default_rng(seed)
+    """Every layer of `model` (cast to float64, in the mode it is in), then the whole model against
+    the zoo's torch `zoo_name` built with `zoo_kwargs`, on batch (x, y)."""
+    rng, x = np.random.default_rng(seed), np.asarray(x, np.float64)
+    model.astype(np.float64)  # in float32, rounding (1e-7) would drown what finite differences measure
     before = copy.deepcopy(model)  # the model as the batch found it: weights, running statistics, dropout generators
     with recording(model) as seen:
         loss, dlogits = softmax_cross_entropy(model(x), y)
@@ -219,7 +220,7 @@ def check_model(model: Container, zoo_name: str, zoo_kwargs: dict, x: np.ndarray
     def model_loss():
         return softmax_cross_entropy(copy.deepcopy(before)(x), y)[0]
 
-    params = before.parameters()  # two entries of every parameter array, each costing two forward passes
+    params = before.parameters()  # two entries of every parameter array, each costing four forward passes
     analytic = {name: p.grad for name, p in model.parameters().items()}
     vs_numeric, compared, kinks = numeric_check(model_loss, {name: p.data for name, p in params.items()}, analytic, 2, rng)
     masks = {path: layer._mask for path, layer in model.leaves() if isinstance(layer, Dropout)}
