@@ -29,6 +29,7 @@ def test_digits_reach_97_percent_and_the_run_is_an_ordinary_cnnlab_run(tmp_path,
     run = tmp_path / "run"
     assert main(["scratch", "train", "lenet5", "--dataset", "digits", "--epochs", "10", "--out", str(run)]) == 0
     assert "epoch 10/10" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["train"]["lr"] == 0.05  # digits' own default (0.02 elsewhere)
     tests = [r for r in rundir.read_metrics(run) if r["split"] == "test"]
     assert [r["epoch"] for r in tests] == list(range(1, 11))
     assert tests[-1]["top1"] >= 0.97  # the last epoch, not the best one: no choosing on the test set
