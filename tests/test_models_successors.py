@@ -333,8 +333,9 @@ def test_list_show_compare_and_viz_architecture(tmp_path, capsys):
         out = capsys.readouterr().out
         assert f"{card(name).params:,} trainable (counted); card {card(name).params:,}" in out and str(card(name).paper) in out
         assert main(["viz", "architecture", name, "--out", str(tmp_path / name)]) == 0
-        png = Path(capsys.readouterr().out.split()[-1])
-        assert png.name == "architecture.png" and png.stat().st_size > 10_000
+        png, svg = map(Path, capsys.readouterr().out.split()[-2:])
+        assert (png.name, svg.name) == ("architecture.png", "architecture.svg")
+        assert png.stat().st_size > 10_000 and svg.read_text().count("<text") > 10
     assert main(["compare", *ONE_PER_FAMILY, "--format", "csv"]) == 0
     compared = capsys.readouterr().out.splitlines()
     assert [line.split(",")[0] for line in compared[1:]] == ONE_PER_FAMILY
