@@ -1,11 +1,15 @@
-"""Benchmark the analyzer: `cnnlab.summary` time per zoo model against torchinfo (a real forward
-with hooks), whether their numbers agree, and on CUDA the training-memory estimate against
-`torch.cuda.max_memory_allocated` for a real training step.
+"""Benchmark the analyzer: `cnnlab.summary` time per model against a bare meta-device build and
+against torchinfo (a real forward with hooks), whether their numbers agree, the `--fits` answer
+against the measured peak of real CPU training steps, and on CUDA the training-memory estimate
+against `torch.cuda.max_memory_allocated` for a real training step.
 
-    python benchmarks/analysis.py                 # every zoo model, Markdown table on stdout
-    python benchmarks/analysis.py --models 'vgg*' --repeat 5
+    python benchmarks/analysis.py                 # every zoo model + five torchvision models, Markdown
+    python benchmarks/analysis.py --models 'vgg*' --repeat 5 --no-outside
+    python benchmarks/analysis.py --fits-only     # only the CPU --fits check
     python benchmarks/analysis.py --memory-only   # only the CUDA measurement
 
+"bare meta build" is `with torch.device("meta"): model = build(); model.eval()(x)` under no_grad:
+what any meta-device tool pays at least (torch's own meta kernels and initialisers included).
 torchinfo's "mult-adds" also count bias additions and batch-norm affine terms, so they run a
 little above our MACs (convolution and linear multiply-accumulates only, as torchvision counts).
 """
@@ -14,47 +18,97 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
 
 import torch
+import torchvision
 
 import cnnlab
 from cnnlab.analysis import summary
+from cnnlab.analysis.fits import largest_batch, memory_at, parse_bytes
+from cnnlab.analysis.measure import measure_training_step
+from cnnlab.models.external import build_model
+
+# five torchvision models outside the zoo, at the input their weights' metadata was measured at
+OUTSIDE = {"mobilenet_v2": (3, 224, 224), "densenet121": (3, 224, 224), "inception_v3": (3, 299, 299),
+           "squeezenet1_0": (3, 224, 224), "efficientnet_b0": (3, 224, 224)}
+FITS = [("resnet18", "2GiB"), ("alexnet_torchvision", "1GiB"), ("googlenet", "1536MiB")]
 
 
-def time_summary(name: str, repeat: int) -> float:
+def best_seconds(fn, repeat: int) -> float:
+    """The fastest of `repeat` calls: on a shared machine the others measure the neighbours' load."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        summary(name)
+        fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
-def time_torchinfo(name: str):
+def bare_builder(name: str):
+    if name.startswith("torchvision.models:"):
+        return getattr(torchvision.models, name.split(":")[1])
+    return lambda: cnnlab.create(name, guard=False)
+
+
+def time_bare_meta(name: str, shape, repeat: int) -> float:
+    build = bare_builder(name)
+
+    def bare():
+        with torch.device("meta"), torch.no_grad():
+            build().eval()(torch.empty(1, *shape))
+
+    return best_seconds(bare, repeat)
+
+
+def time_torchinfo(name: str, shape):
     import torchinfo
 
-    model = cnnlab.create(name, guard=False)
+    model = build_model(name, meta=False)
     start = time.perf_counter()
-    stats = torchinfo.summary(model, input_size=(1, *model.card.input_shape), verbose=0, device="cpu")
+    stats = torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu")
     return time.perf_counter() - start, stats.total_params, stats.total_mult_adds
 
 
-def compare_with_torchinfo(pattern: str, repeat: int) -> None:
+def compare(names: list[str], repeat: int) -> None:
     start = time.perf_counter()
     summary("lenet5")  # the first call pays one-off imports; report it separately
     print(f"first call in this process (lenet5, incl. one-off imports): {time.perf_counter() - start:.2f} s\n")
-    print("| model | input | summary (ms, median) | torchinfo (ms) | params equal | MACs | torchinfo mult-adds | ratio |")
-    print("|---|---|---:|---:|:---:|---:|---:|---:|")
-    for name in cnnlab.list_models(pattern):
+    print("| model | input | summary (ms, best) | bare meta build (ms, best) | summary / bare | torchinfo (ms) "
+          "| params equal | MACs | torchinfo mult-adds | ratio |")
+    print("|---|---|---:|---:|---:|---:|:---:|---:|---:|---:|")
+    for name in names:
+        shape = OUTSIDE.get(name.split(":")[-1])
+        result = summary(name, shape)
+        shape = result.input_shape
+        ours = best_seconds(lambda: summary(name, shape), repeat)
+        bare = time_bare_meta(name, shape, repeat)
+        theirs, params, mult_adds = time_torchinfo(name, shape)
+        print(f"| {name} | {'×'.join(map(str, shape))} | {ours * 1e3:.0f} | {bare * 1e3:.0f} | {ours / bare:.2f} | "
+              f"{theirs * 1e3:.0f} | {'yes' if params == result.totals.params else f'no ({params:,})'} | "
+              f"{result.totals.macs:,} | {mult_adds:,} | {mult_adds / result.totals.macs:.4f} |", flush=True)
+
+
+def check_fits() -> None:
+    """`--fits` on CPU: the batch it answers, trained for real (SGD with momentum, fp32)."""
+    print("\n### `--fits` against real CPU training steps (fp32, SGD with momentum)\n")
+    print("| model | budget | batch answered | estimate | measured peak | measured / estimate | "
+          "measured fits |")
+    print("|---|---|---:|---:|---:|---:|:---:|")
+    for name, budget in FITS:
         result = summary(name)
-        ours = time_summary(name, repeat)
-        theirs, params, mult_adds = time_torchinfo(name)
-        shape = "×".join(map(str, result.input_shape))
-        print(f"| {name} | {shape} | {ours * 1e3:.0f} | {theirs * 1e3:.0f} | "
-              f"{'yes' if params == result.totals.params else f'no ({params:,})'} | {result.totals.macs:,} | "
-              f"{mult_adds:,} | {mult_adds / result.totals.macs:.4f} |", flush=True)
+        limit = parse_bytes(budget)
+        batch = largest_batch(result, limit, "fp32", "sgd")
+        estimate = memory_at(result, batch, "fp32", "sgd").total
+        torch.manual_seed(0)
+        model = cnnlab.create(name, guard=False)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        x = torch.randn(batch, *result.input_shape)
+        y = torch.randint(0, model.card.num_classes, (batch,))
+        measured = measure_training_step(model, x, y, optimizer).total
+        print(f"| {name} | {budget} | {batch} | {estimate / 2**20:,.1f} MiB | {measured / 2**20:,.1f} MiB | "
+              f"{measured / estimate:.3f} | {'yes' if measured <= limit else 'no'} |", flush=True)
+        del model, optimizer, x, y
 
 
 def measure_training_memory(batch: int = 64) -> None:
@@ -88,14 +142,20 @@ def measure_training_memory(batch: int = 64) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="shell pattern over zoo names")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--models", default="*", help="shell pattern over zoo names (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=10, help="timed calls per model, the best counts "
+                        "(default: %(default)s)")
+    parser.add_argument("--no-outside", action="store_true", help="leave out the five torchvision models")
+    parser.add_argument("--fits-only", action="store_true", help="only the CPU --fits check")
+    parser.add_argument("--memory-only", action="store_true", help="only the CUDA measurement")
     args = parser.parse_args()
     print(f"## cnnlab summary benchmark — torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads\n")
+    if not (args.memory_only or args.fits_only):
+        outside = [] if args.no_outside else [f"torchvision.models:{name}" for name in OUTSIDE]
+        compare(cnnlab.list_models(args.models) + outside, args.repeat)
     if not args.memory_only:
-        compare_with_torchinfo(args.models, args.repeat)
+        check_fits()
     measure_training_memory()
 
 

@@ -1,15 +1,17 @@
 """The abstract pass against a second method: real forward passes on small inputs on the CPU."""
 
-import weakref
+import math
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnlab
-from cnnlab.analysis.summary import _Subject
+from cnnlab.analysis.analyze import _Subject
+from cnnlab.analysis.fits import largest_batch, memory_at, parse_bytes
+from cnnlab.analysis.measure import LiveTensorMemory, measure_training_step
 from cnnlab.analysis.trace import trace
+from cnnlab.models.probe import build_on_meta
 
 SMALL = [("lenet5", (1, 32, 32)), ("resnet20", (3, 32, 32)), ("googlenet", (3, 64, 64)), ("alexnet", (3, 227, 227))]
 
@@ -75,7 +77,9 @@ def saved_for_backward(model, x):
     return sum(storages.values())
 
 
-@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("resnet20", (3, 32, 32)), ("alexnet", (3, 227, 227))])
+@pytest.mark.parametrize("name, shape", [("lenet5", (1, 32, 32)), ("resnet20", (3, 32, 32)), ("alexnet", (3, 227, 227)),
+                                         ("highway_fc", (1, 28, 28)),  # out-of-place ReLU, gates x·T
+                                         ("lenet5_1998", (1, 32, 32)), ("inception", (256, 28, 28))])  # tanh; cat
 def test_saved_activations_match_autograd_on_a_real_step(name, shape):
     torch.manual_seed(0)
     real = saved_for_backward(cnnlab.create(name, guard=False).train(), torch.randn(4, *shape))
@@ -109,41 +113,6 @@ def test_wrapped_models_are_analysed_as_the_model_inside():
     assert [row.name for row in cnnlab.summary(wrapped).rows] == [row.name for row in cnnlab.summary(model).rows]
 
 
-class LiveTensorMemory(TorchDispatchMode):
-    """Bytes of tensor storage alive during a real CPU step (peak), parameters and buffers excluded."""
-
-    def __init__(self, known: set[int]):
-        super().__init__()
-        self.known, self.owners, self.live, self.peak = known, {}, 0, 0
-
-    def _release(self, key):
-        size, owners = self.owners[key]
-        if owners > 1:
-            self.owners[key] = (size, owners - 1)
-        else:
-            del self.owners[key]
-            self.live -= size
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for tensor in _tensors(out):
-            key = tensor.untyped_storage().data_ptr()
-            if not key or key in self.known:
-                continue
-            size, owners = self.owners.get(key, (tensor.untyped_storage().nbytes(), 0))
-            if owners == 0:
-                self.live += size
-                self.peak = max(self.peak, self.live)
-            self.owners[key] = (size, owners + 1)
-            weakref.finalize(tensor, self._release, key)
-        return out
-
-
-def _tensors(out):
-    items = out if isinstance(out, (tuple, list)) else [out]
-    return [t for t in items if isinstance(t, torch.Tensor)]
-
-
 @pytest.mark.parametrize("name, shape, batch", [("lenet5", (1, 32, 32), 16), ("resnet20", (3, 32, 32), 16),
                                                 ("vgg_a", (3, 32, 32), 2)])
 def test_training_memory_replay_matches_a_real_step(name, shape, batch):
@@ -157,3 +126,42 @@ def test_training_memory_replay_matches_a_real_step(name, shape, batch):
         torch.nn.functional.cross_entropy(model(x), y).backward()
     estimate = cnnlab.summary(name, shape, batch=batch).totals.training_memory
     assert estimate.total - estimate.weights - estimate.optimizer_state == pytest.approx(memory.peak, rel=0.1)
+
+
+def _deformable_flops(input_shape, weight_shape, *rest, out_shape, **kwargs) -> int:
+    """FlopCounterMode knows no formula for torchvision's deform_conv2d; a deformable convolution
+    multiplies and adds as many products as a regular one (2 FLOPs each): out x C_in/groups x k x k."""
+    return 2 * math.prod(out_shape) * math.prod(weight_shape[1:])
+
+
+DEFORMABLE = {torch.ops.torchvision.deform_conv2d: _deformable_flops}
+
+
+@pytest.mark.parametrize("name", cnnlab.list_models())
+def test_macs_are_half_the_flops_torch_counts_on_meta(name):
+    # torch's own FlopCounterMode counts 2 FLOPs per multiply-accumulate of convolutions and matrix
+    # products (nothing else: no pooling, normalisation or additions, see docs/analysis.md). It works on
+    # meta tensors, so every zoo model runs at its default input, in eval mode as the MACs total counts.
+    model = build_on_meta(lambda: cnnlab.create(name, guard=False)).eval()
+    result = cnnlab.summary(name)
+    with FlopCounterMode(display=False, custom_mapping=DEFORMABLE) as counter, torch.no_grad():
+        model(torch.empty(1, *result.input_shape, device="meta"))
+    assert counter.get_total_flops() == 2 * result.totals.macs
+
+
+@pytest.mark.parametrize("name, shape, budget", [("lenet5", (1, 32, 32), "16MiB"), ("resnet20", (3, 32, 32), "64MiB"),
+                                                 ("nin_cifar", (3, 32, 32), "128MiB")])
+def test_fits_answers_a_batch_whose_real_step_fits(name, shape, budget):
+    result = cnnlab.summary(name, shape)
+    limit = parse_bytes(budget)
+    batch = largest_batch(result, limit, "fp32", "sgd")
+    estimate = memory_at(result, batch, "fp32", "sgd")
+    assert estimate.total <= limit < memory_at(result, batch + 1, "fp32", "sgd").total
+    assert estimate.total == (estimate.weights + estimate.optimizer_state + estimate.peak_activations
+                              + estimate.peak_gradients + estimate.peak_temporary)  # the parts add up
+    torch.manual_seed(0)
+    model = cnnlab.create(name, guard=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    real = measure_training_step(model, torch.randn(batch, *shape), torch.randint(0, 10, (batch,)), optimizer)
+    assert real.resident == pytest.approx(estimate.weights + estimate.optimizer_state, rel=0.01)  # + BN buffers
+    assert real.total == pytest.approx(estimate.total, rel=0.1)  # measured 0.94, 0.99, 1.02 (docs/analysis.md)

@@ -22,3 +22,10 @@ def test_import_rules_hold():
 def test_torch_free_modules_import_without_torch(module):
     code = f"import sys, {module}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0, f"importing {module} imported torch"
+
+
+def test_the_trainer_does_not_import_the_pictures():
+    """The command line composes train -> summary -> report; the trainer itself draws nothing."""
+    code = ("import sys, cnnlab.training.trainer, cnnlab.training.evaluation; "
+            "sys.exit(any(m in sys.modules for m in ('matplotlib', 'pytorch_grad_cam', 'cnnlab.viz')))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

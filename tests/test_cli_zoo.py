@@ -51,3 +51,22 @@ def test_show_counts_googlenet_with_and_without_its_auxiliary_heads(capsys):
     assert main(["show", "googlenet"]) == 0
     out = capsys.readouterr().out
     assert "13,378,280 trainable (counted); 6,998,552 without the training-only auxiliary heads; card 6,998,552" in out
+
+
+def test_list_orders_families_by_year_and_names_naturally(capsys):
+    assert main(["list", "--format", "csv"]) == 0
+    names = [line.split(",")[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert names.index("resnet18") < names.index("resnet34") < names.index("resnet50") < names.index("resnet101")
+    assert names.index("resnet20") < names.index("resnet110") < names.index("resnet1202")
+    assert names.index("lenet5") < names.index("alexnet") < names.index("vgg_a")  # 1998, 2012, 2014
+    families = [card(name).family for name in names]
+    assert all(families.index(f) == i or families[i - 1] == f for i, f in enumerate(families))  # grouped
+
+
+def test_list_and_show_in_chinese(capsys):
+    assert main(["list", "vgg16", "--lang", "zh"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split() == ["名称", "别名", "系列", "年份", "参数", "输入", "论文"]
+    assert main(["show", "googlenet", "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "可训练参数 13,378,280 (实际计数); 去掉仅训练时使用的辅助分类器为 6,998,552; 模型卡片 6,998,552" in out
+    assert out.startswith("名称") and "论文" in out and "(inception3a): Inception(" in out

@@ -27,7 +27,7 @@ def test_loads_resizes_and_normalises(tmp_path):
     assert (d["train_size"], d["test_size"]) == (10, 4) and d["mean"] == [0.485, 0.456, 0.406]
     xs, ys = zip(*data.test)
     assert [x.shape for x in xs] == [(4, 3, 32, 32)] and torch.cat(ys).tolist() == [0, 0, 1, 1]
-    # the test images are the val/ files, resized (shorter side 37) and centre-cropped, then normalised
+    # the test images are the val/ files, small (40x50), so fitted: shorter side to 32, centre crop, normalised
     first = load_image(tmp_path / "val" / "cat" / "0.png", (3, 32, 32), data.mean, data.std)
     assert torch.allclose(first[0], xs[0][0], atol=1e-6)
 

@@ -172,6 +172,8 @@ CASES = [
     ("export-under-a-file", "export {run} --format safetensors --out {root}/a-file/m.safetensors",
      "a part of the path is a file"),
     ("export-name-too-long", "export {run} --format safetensors --out {root}/" + LONG, "the name is too long"),
+    ("export-permission-denied", "export {run} --format safetensors --out /sys/cnnlab.safetensors",
+     "permission denied"),  # sysfs refuses new files, even to root
     ("features-over-predictions", "features {run} --out {run}/predictions.npz --force", "predictions.npz of run"),
     ("features-existing", "features {run} --out {root}/exported.safetensors", "add --force"),
     ("features-bad-layer", "features {run} --layer c9 --out {root}/new.npz", "has no layer 'c9'"),

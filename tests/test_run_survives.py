@@ -24,6 +24,7 @@ TIMING = ("time", "images_per_s")  # what differs between two runs of the same c
 
 # Runs `cnnlab ARGS...` and kills itself with SIGKILL at the K-th call of STAGE, in the middle of
 # that write where the stage is a write: a kill at an exact instant, which random timing rarely hits.
+# A STAGE named after a signal (SIGTERM) sends that signal instead, at optimizer step K.
 KILLER = r"""
 import os, signal, sys
 stage, k, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
@@ -38,7 +39,15 @@ def die():
 
 import cnnlab.run.checkpoint as checkpoint, cnnlab.run.predictions as predictions, cnnlab.run as run
 import cnnlab.training.trainer as trainer
-if stage == "state":  # half of a checkpoint's state.pt written
+from cnnlab.training.control import Control
+if stage.startswith("SIG"):  # the signal STAGE arrives from outside just before step k's stop check
+    real_poll = Control.poll
+    def poll(self, step):
+        if step == k:
+            os.kill(os.getpid(), getattr(signal, stage))
+        return real_poll(self, step)
+    Control.poll = poll
+elif stage == "state":  # half of a checkpoint's state.pt written
     real_write = checkpoint._write
     def write(path, data):
         if path.name == "state.pt" and due():
@@ -165,19 +174,15 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path, reference):
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_checkpoint_the_step_and_print_the_resume_command(tmp_path, reference, sig, code):
     run = tmp_path / "run"
-    flags = [f for f in FLAGS if f != "--quiet"]  # epoch lines on stdout tell when training is under way
-    process = cnnlab("train", "lenet5", *flags, "--out", run, "--checkpoint-minutes", "0")
-    assert process.stdout.readline().startswith("epoch 1/3")  # now inside epoch 2
-    time.sleep(0.3)
-    process.send_signal(sig)
+    step = 31  # mid-epoch 2, between the step-30 and step-35 checkpoints
+    process = cnnlab("train", "lenet5", *FLAGS, "--out", run, "--checkpoint-minutes", "0", stage=sig.name, k=step)
     returncode, _, err = finished(process)
     assert returncode == code, err
     line = err.strip().splitlines()[-1]
     match = re.fullmatch(r"cnnlab: stopped by (\w+): checkpoint (\S+); resume with: (cnnlab train --resume \S+)", line)
     assert match and match[1] == sig.name, line
     state = torch.load(Path(match[2]) / "state.pt", weights_only=True)
-    assert state["epoch"] == 1 and 23 <= state["step"] < 46  # in epoch 2, or just at its start
-    assert (state["position"] or {"batch": 0})["batch"] == state["step"] - 23
+    assert (state["epoch"], state["step"], state["position"]["batch"]) == (1, step, step - 23)
     command = match[3].split()
     assert finished(cnnlab(*command[1:], "--quiet"))[0] == 0
     same_as_reference(run, reference)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnlab import scratch
+from cnnlab.errors import CnnlabError
 from cnnlab.scratch import conv
 
 TOL = 1e-10
@@ -170,3 +171,102 @@ def test_sigmoid_cross_entropy():
 def test_euclidean():
     check_loss(scratch.euclidean, lambda a, b: F.mse_loss(a, b, reduction="sum") / (2 * len(a)),
                rng.standard_normal((4, 3)), rng.standard_normal((4, 3)))
+
+
+@pytest.mark.parametrize("k, s, p", [(3, 2, 0), (3, 2, 1), (2, 2, 0)])
+@pytest.mark.parametrize("h, w", [(16, 16), (8, 7), (9, 9)])
+def test_ceil_mode_pools(k, s, p, h, w):
+    """ceil_mode as torch (and Caffe): edge windows hang over, and average over what they cover."""
+    check_layer(scratch.MaxPool2d(k, s, p, ceil_mode=True), lambda x: F.max_pool2d(x, k, s, p, ceil_mode=True), (2, 3, h, w))
+    check_layer(scratch.AvgPool2d(k, s, p, ceil_mode=True), lambda x: F.avg_pool2d(x, k, s, p, ceil_mode=True), (2, 3, h, w))
+
+
+def test_maxpool_ties_go_to_the_first_input_as_in_torch():
+    x = np.zeros((1, 2, 4, 4))  # every window a four-way tie, as after a ReLU
+    layer = scratch.MaxPool2d(2)
+    layer.forward(x)
+    xt = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(xt, 2).backward(torch.ones(1, 2, 2, 2, dtype=torch.float64))
+    assert np.array_equal(layer.backward(np.ones((1, 2, 2, 2))), xt.grad.numpy())
+
+
+def test_global_average_pooling():
+    check_layer(scratch.GlobalAvgPool2d(), lambda x: F.adaptive_avg_pool2d(x, 1), (3, 4, 5, 6))
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["batch statistics", "running statistics"])
+def test_batch_norm(training):
+    layer = scratch.BatchNorm2d(4)
+    layer.weight.data, layer.bias.data = rng.uniform(0.5, 2, 4), rng.standard_normal(4)
+    mean, var = rng.standard_normal(4), rng.uniform(0.5, 2, 4)
+    layer.running_mean.data, layer.running_var.data = mean.copy(), var.copy()
+    layer.train(training)
+    running_mean, running_var = torch.tensor(mean), torch.tensor(var)
+    check_layer(layer, lambda x, weight, bias: F.batch_norm(x, running_mean, running_var, weight, bias, training, 0.1, 1e-5),
+                (3, 4, 5, 2))
+    # the running statistics moved (training) or stayed (evaluation) exactly as torch's
+    assert np.abs(layer.running_mean.data - running_mean.numpy()).max() < TOL
+    assert np.abs(layer.running_var.data - running_var.numpy()).max() < TOL
+    assert layer.num_batches_tracked.data == int(training) and np.array_equal(layer.running_mean.data, mean) != training
+
+
+def test_batch_norm_refuses_one_value_per_channel():
+    with pytest.raises(CnnlabError, match="more than one value per channel"):
+        scratch.BatchNorm2d(3).forward(np.ones((1, 3, 1, 1)))
+
+
+def test_zero_pad_shortcut_is_the_zoo_option_a():
+    from cnnlab.models.resnet import ZeroPadShortcut
+
+    twin = ZeroPadShortcut(2, 5)
+    check_layer(scratch.ZeroPadShortcut(2, 5), twin, (2, 3, 7, 6))
+
+
+def test_residual_addition():
+    layer = scratch.Add()
+    a, b = rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((2, 3, 4, 4))
+    at, bt = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    dy = rng.standard_normal((2, 3, 4, 4))
+    (at + bt).backward(torch.tensor(dy))
+    assert np.array_equal(layer.forward(a, b), a + b)
+    da, db = layer.backward(dy)
+    assert np.array_equal(da, at.grad.numpy()) and np.array_equal(db, bt.grad.numpy())
+
+
+@pytest.mark.parametrize("size", [5, 3, 4])
+def test_local_response_norm_paper_formula_is_the_zoo_paper_lrn(size):
+    """Krizhevsky et al.'s α undivided: the zoo's paper_lrn (α·n handed to torch) is the same layer."""
+    from cnnlab.models.layers import paper_lrn
+
+    reference = paper_lrn(size, alpha=0.1, beta=0.75, k=2.0)
+    if size % 2 == 0:  # the paper's window has ⌊n/2⌋ on both sides: n + 1 channels for an even n
+        reference = torch.nn.LocalResponseNorm(size + 1, alpha=0.1 * (size + 1), beta=0.75, k=2.0)
+    check_layer(scratch.LocalResponseNorm(size, 0.1, 0.75, 2.0, formula="paper"), reference, (2, 7, 3, 4))
+
+
+def test_dropout_is_seeded():
+    x = np.ones((20, 30))
+    first, second = (scratch.Dropout(0.5, rng=7).forward(x) for _ in range(2))
+    assert np.array_equal(first, second) and not np.array_equal(first, scratch.Dropout(0.5, rng=8).forward(x))
+    assert set(np.unique(first)) == {0.0, 2.0}
+
+
+def test_adam_steps_give_the_same_weights_as_torch():
+    """Five Adam steps with weight decay on one Linear layer: moments, bias correction and the
+    L2 decay folded into the gradient, as torch.optim.Adam."""
+    layer = scratch.Linear(6, 4, rng=rng).astype(np.float64)
+    reference = torch.nn.Linear(6, 4).double()
+    reference.load_state_dict({k: torch.tensor(v) for k, v in layer.state_dict().items()})
+    optimizer = scratch.Adam(layer.parameters(), lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
+    torch_optimizer = torch.optim.Adam(reference.parameters(), lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)
+    for _ in range(5):
+        x, dy = rng.standard_normal((3, 6)), rng.standard_normal((3, 4))
+        layer.forward(x)
+        layer.backward(dy)
+        optimizer.step()
+        torch_optimizer.zero_grad()
+        reference(torch.tensor(x)).backward(torch.tensor(dy))
+        torch_optimizer.step()
+    for name, value in reference.state_dict().items():
+        assert np.abs(layer.state_dict()[name] - value.numpy()).max() < 1e-12, name
+    assert optimizer.steps == 5

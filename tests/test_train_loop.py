@@ -227,3 +227,37 @@ def test_thread_count_is_recorded_and_restored_after_the_run(tmp_path):
     result = run(tmp_path, "r", settings(epochs=1, threads=1))
     assert torch.get_num_threads() == before
     assert json.loads((result.run_dir / "config.json").read_text())["train"]["threads"] == 1
+
+
+def test_early_stop_ends_the_run_after_patience_epochs_and_a_resume_respects_it(tmp_path):
+    """The tiny task reaches its best validation accuracy within a few epochs; then `patience`
+    epochs without a better one end the run, and a resume may only go on with more patience."""
+    result = run(tmp_path, "r", settings(epochs=40, early_stop=2, milestones=[30]))
+    val = [m["top1"] for m in result.history if m["split"] == "val"]
+    best = result.best["epoch"]
+    assert len(val) == best + 2 < 40  # stopped two epochs after the best
+    assert max(val[best:]) <= val[best - 1]  # nothing after the best beat it
+    with pytest.raises(CnnlabError, match="stopped early: no better validation accuracy for 2 epochs"):
+        resume_spec(result.run_dir, {})
+    longer = resume(result.run_dir, {"early_stop": 4})
+    assert len([m for m in longer.history if m["split"] == "val"]) >= best + 4
+    assert json.loads((result.run_dir / "config.json").read_text())["train"]["early_stop"] == 4
+    with pytest.raises(CnnlabError, match="--early-stop watches the validation split"):
+        run(tmp_path, "no-val", settings(early_stop=2), data=tiny_data(val=False))
+
+
+def test_tensorboard_gets_the_same_scalars_as_metrics_jsonl(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = run(tmp_path, "r", settings(epochs=3), tensorboard=True)
+    events = EventAccumulator(str(result.run_dir / "tensorboard"))
+    events.Reload()
+    records = rundir.read_metrics(result.run_dir)
+    for split in ("train", "val", "test"):
+        for key in ("loss", "top1"):
+            logged = [(e.step, e.value) for e in events.Scalars(f"{split}/{key}")]
+            expected = [(r["step"], r[key]) for r in records if r["split"] == split]
+            assert [s for s, _ in logged] == [s for s, _ in expected]
+            assert [v for _, v in logged] == pytest.approx([v for _, v in expected], rel=1e-6)  # float32 events
+    assert [e.value for e in events.Scalars("train/lr")] == pytest.approx([r["lr"] for r in records
+                                                                           if r["split"] == "train"], rel=1e-6)

@@ -4,17 +4,17 @@ from cnnlab import run as rundir
 from cnnlab.cli import main
 
 
-def test_lenet5_mnist_one_epoch_reaches_98_percent(shared_data, tmp_path):
+def test_lenet5_mnist_recipe_reaches_99_percent_at_its_final_epoch(shared_data, tmp_path):
+    """The recipe as a user runs it (3 epochs, about 15 s on two idle cores): the last epoch's test
+    accuracy, never a checkpoint chosen on the test set."""
     out = tmp_path / "mnist"
-    argv = ["train", "lenet5", "--recipe", "lenet5-mnist", "--epochs", "1", "--data-dir", str(shared_data / "mnist"),
-            "--device", "cpu", "--quiet", "--out", str(out)]
+    argv = ["train", "lenet5", "--recipe", "lenet5-mnist", "--data-dir", str(shared_data / "mnist"), "--device", "cpu",
+            "--quiet", "--out", str(out)]
     assert main(argv) == 0
     records = rundir.read_metrics(out)
-    test = [r for r in records if r["split"] == "test"][-1]
-    val = [r for r in records if r["split"] == "val"][-1]
-    assert test["top1"] >= 0.98, test
-    assert val["top1"] >= 0.97  # the 5,000 held-out training images
-    assert rundir.read_config(out)["dataset"]["train_size"] == 55000
+    test = [r for r in records if r["split"] == "test"]
+    assert len(test) == 3 and test[-1]["top1"] >= 0.990, test
+    assert rundir.read_config(out)["dataset"]["train_size"] == 60000
 
 
 def test_resnet_cifar_paper_recipe_runs_end_to_end(shared_data, tmp_path):

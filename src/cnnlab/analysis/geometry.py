@@ -36,11 +36,12 @@ class Window:
         return Fraction(self.padded(size) - self.span, self.stride) + 1
 
     def output(self, size: int) -> int:
-        """The size PyTorch produces: floor (or ceil, with the rule that no window starts in the padding)."""
-        exact = self.exact_output(size)
+        """The size PyTorch produces: floor (or ceil, with the rule that no window starts in the padding).
+        Integer arithmetic: this runs for every window of every traced call."""
+        room = self.padded(size) - self.span
         if not self.ceil_mode:
-            return int(exact // 1)
-        out = ceil(exact)
+            return room // self.stride + 1
+        out = -(-room // self.stride) + 1
         if (out - 1) * self.stride >= size + self.padding:  # PyTorch drops a last window starting in padding
             out -= 1
         return out
@@ -73,9 +74,9 @@ def _decimal(value: Fraction) -> str:
 
 def misfit(window: Window, size: int) -> Misfit | None:
     """None when (W − F + 2P)/S + 1 is an integer, else what the rounding costs."""
-    exact = window.exact_output(size)
-    if exact.denominator == 1:
+    if (window.padded(size) - window.span) % window.stride == 0:
         return None
+    exact = window.exact_output(size)
     output = window.output(size)
     covered = (output - 1) * window.stride + window.span
     discarded = max(window.padded(size) - covered, 0)
@@ -97,12 +98,25 @@ class Axis:
     `size` is how many input pixels one unit sees, `jump` the distance in input pixels between
     neighbouring units (None once the axis is collapsed by flatten or global pooling), `start`
     the centre of the first unit's field (pixel 0 is the centre of the first input pixel;
-    negative values reach into the padding).
+    negative values reach into the padding). `padding` is the effective padding of Araujo et al.
+    (Distill 2019) and of google-research's `receptive_field`: the first unit's field begins
+    `padding` pixels before pixel 0, so unit u sees pixels u·jump − padding … u·jump − padding + size − 1.
     """
 
     size: int | Fraction = 1
-    jump: Fraction | None = Fraction(1)
-    start: Fraction = Fraction(0)
+    jump: int | Fraction | None = 1
+    start: int | Fraction = 0  # whole numbers stay ints (fast); fractions where a window's span is even
+
+    @property
+    def padding(self):
+        """Effective padding: (size − 1)/2 − start, a whole number unless a window had an even span."""
+        return _whole(Fraction(self.size - 1, 2) - self.start)
+
+    def box(self, unit: int) -> tuple:
+        """(first, last) input pixel that output unit `unit` sees along this axis (may reach into
+        the padding: below 0 or past the input's last pixel)."""
+        first = _whole(unit * (self.jump or 0) - self.padding)
+        return first, _whole(first + self.size - 1)
 
     def through(self, window: Window) -> Axis:
         """r' = r + (F_eff − 1)·j, j' = j·S, start' = start + ((F_eff − 1)/2 − P)·j."""
@@ -111,8 +125,8 @@ class Axis:
             return self
         return Axis(
             size=_whole(self.size + (window.span - 1) * jump),
-            jump=jump * window.stride,
-            start=self.start + (Fraction(window.span - 1, 2) - window.padding) * jump,
+            jump=_whole(jump * window.stride),
+            start=_whole(self.start + (_half(window.span - 1) - window.padding) * jump),
         )
 
     def adaptive(self, size: int, output: int) -> Axis:
@@ -124,8 +138,8 @@ class Axis:
         widest_window = max(ceil((a + 1) * size / output) - (a * size) // output for a in range(output))
         return Axis(
             size=_whole(self.size + (widest_window - 1) * self.jump),
-            jump=self.jump * Fraction(size, output),
-            start=self.start + Fraction(widest_window - 1, 2) * self.jump,
+            jump=_whole(self.jump * Fraction(size, output)),
+            start=_whole(self.start + Fraction(widest_window - 1, 2) * self.jump),
         )
 
     def collapsed(self, length: int) -> Axis:
@@ -133,18 +147,41 @@ class Axis:
         if self.jump is None:
             return self
         extent = (length - 1) * self.jump
-        return Axis(size=_whole(self.size + extent), jump=None, start=self.start + extent / 2)
+        return Axis(size=_whole(self.size + extent), jump=None, start=_whole(self.start + Fraction(extent, 2)))
 
 
 def _whole(value):
     """Keep integers integers: fields are whole pixels except after uneven adaptive pooling."""
+    if isinstance(value, int):
+        return value
     value = Fraction(value)
     return int(value) if value.denominator == 1 else value
 
 
-def widest(axes: list[tuple[Axis, ...]]) -> tuple[Axis, ...]:
-    """Where branches meet (add, concatenate): the largest field wins, per axis."""
-    return tuple(max(column, key=lambda axis: axis.size) for column in zip(*axes))
+def _half(value: int):
+    return value // 2 if value % 2 == 0 else Fraction(value, 2)
+
+
+def merge(axes: list[tuple[Axis, ...]]) -> tuple[tuple[Axis, ...], tuple[Fraction, ...]]:
+    """Where branches meet (add, concatenate, multiply): per axis, the field that covers every
+    branch's field, and how far apart the branches' centres are (0 when they are aligned).
+
+    Aligned branches give the largest field (the main path of a residual block, the 5×5 branch of
+    an Inception module). A branch collapsed by global pooling (a squeeze-and-excitation gate)
+    sees the whole input: then every unit does, and the offset is not defined (0)."""
+    merged, offsets = [], []
+    for column in zip(*axes):
+        spatial = [axis for axis in column if axis.jump is not None]
+        if len(spatial) < len(column):
+            merged.append(max((axis for axis in column if axis.jump is None), key=lambda axis: axis.size))
+            offsets.append(Fraction(0))
+            continue
+        left = min(a.start - Fraction(a.size - 1, 2) for a in column)
+        right = max(a.start + Fraction(a.size - 1, 2) for a in column)
+        jump = max(a.jump for a in column)
+        merged.append(Axis(size=_whole(right - left + 1), jump=jump, start=(left + right) / 2))
+        offsets.append(max(a.start for a in column) - min(a.start for a in column))
+    return tuple(merged), tuple(offsets)
 
 
 def stack(kernel: int, layers: int, stride: int = 1) -> Axis:

@@ -30,21 +30,24 @@ OPTIMIZER_STATES = {"sgd": 1, "adam": 2, "adamw": 2, "sgd-nomomentum": 0}  # fp3
 def training_memory(
     *, params: int, trainable: int, steps: list[Step], batch_ratio: float, precision: str, optimizer: str
 ) -> TrainingMemory:
-    """`steps` come from a trace at some batch; `batch_ratio` scales its activations to the batch."""
-    if precision not in PRECISION_BYTES:
-        raise CnnlabError(f"unknown precision '{precision}': choose one of {', '.join(PRECISION_BYTES)}")
-    if optimizer not in OPTIMIZER_STATES:
-        raise CnnlabError(f"unknown optimizer '{optimizer}': choose one of {', '.join(OPTIMIZER_STATES)}")
+    """`steps` come from a trace at some batch; `batch_ratio` scales its activations to the batch.
+    The parts of the peak are reported with it: they add up to `total`, less weights and state."""
+    check_options(precision, optimizer)
     scale = PRECISION_BYTES[precision] / FP32 * batch_ratio
     weights = params * FP32
     state = trainable * FP32 * OPTIMIZER_STATES[optimizer]
     casts = params * PRECISION_BYTES[precision] if precision != "fp32" else 0
     saved = casts + sum(s.frees_float * scale + s.frees_other * batch_ratio for s in steps)
-    alive, gradients, peak = saved, 0, saved
+    alive, gradients, largest = saved, 0, 0
+    peak = (saved, 0, 0)  # (saved activations alive, gradients born, temporary) at the worst moment
     for step in reversed(steps):
         gradients += step.gradients
-        peak = max(peak, alive + gradients + step.activation_gradients * scale)
+        moment = (alive, gradients, step.activation_gradients * scale)
+        largest = max(largest, moment[2])
+        if sum(moment) > sum(peak):
+            peak = moment
         alive -= step.frees_float * scale + step.frees_other * batch_ratio
+    alive_at_peak, gradients_at_peak, temporary = int(peak[0]), int(peak[1]), int(peak[2])
     return TrainingMemory(
         precision=precision,
         optimizer=optimizer,
@@ -52,5 +55,16 @@ def training_memory(
         gradients=gradients,
         optimizer_state=state,
         activations=int(saved),
-        total=int(weights + state + peak),
+        total=weights + state + alive_at_peak + gradients_at_peak + temporary,
+        peak_activations=alive_at_peak,
+        peak_gradients=gradients_at_peak,
+        peak_temporary=temporary,
+        largest_temporary=int(largest),
     )
+
+
+def check_options(precision: str, optimizer: str) -> None:
+    if precision not in PRECISION_BYTES:
+        raise CnnlabError(f"unknown precision '{precision}': choose one of {', '.join(PRECISION_BYTES)}")
+    if optimizer not in OPTIMIZER_STATES:
+        raise CnnlabError(f"unknown optimizer '{optimizer}': choose one of {', '.join(OPTIMIZER_STATES)}")

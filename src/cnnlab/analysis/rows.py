@@ -7,7 +7,9 @@ Formatters, the CLI, the trainer's summary.md and the report all read these obje
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
+from cnnlab.analysis import formatters
 from cnnlab.analysis.geometry import Axis, Misfit, Window
 
 FP32 = 4  # bytes; the activation-memory column is always fp32, as in the lecture tables
@@ -17,7 +19,8 @@ FP32 = 4  # bytes; the activation-memory column is always fp32, as in the lectur
 class Row:
     name: str  # hierarchical: features.0, layer1.0.conv1, layer1.0.add, flatten
     type: str  # module class (Conv2d) or function (add, flatten, cat)
-    input_shape: tuple[int, ...] = ()  # per image, e.g. (3, 227, 227)
+    input_shape: tuple[int, ...] = ()  # per image, e.g. (3, 227, 227); the first input's
+    input_shapes: tuple[tuple[int, ...], ...] = ()  # every input, where several meet (cat, add)
     output_shape: tuple[int, ...] = ()
     windows: tuple[Window, ...] = ()  # kernel/stride/padding/dilation per spatial axis
     groups: int = 1
@@ -32,9 +35,13 @@ class Row:
     depth: int = 0  # weighted layers (conv, linear) on the longest path up to here
     training_only: bool = False  # runs only in train mode (auxiliary heads)
     misfits: tuple[Misfit | None, ...] = ()  # per spatial axis, of the row's first window
+    misalignment: tuple[Fraction, ...] = ()  # per spatial axis: how far apart merged branches are centred
+    gather: bool = False  # copies values picked by an index tensor
+    implementation_copy: bool = False  # a copy the network itself does not make: not in the memory total
     calls: tuple[int, ...] = ()  # enclosing block calls, outermost first (for folding)
     folded: int = 1  # how many layer rows this row stands for
     notes: tuple[str, ...] = ()  # a folded row keeps its inner rows' flags here
+    inputs: tuple[str, ...] = ()  # names of the rows whose outputs it reads ("input": the model's input)
 
     @property
     def params(self) -> int:
@@ -46,16 +53,32 @@ class Row:
         return self.output_values * FP32
 
     @property
+    def counted_bytes(self) -> int:
+        """What the row adds to the forward activation memory: new tensors the network makes."""
+        return self.output_bytes if self.allocates and not self.implementation_copy else 0
+
+    @property
     def flags(self) -> list[str]:
-        """Notes for the reader: training-only, and windows that do not fit their input."""
+        """Notes for the reader: training-only, implementation copies, misaligned merges, and
+        windows that do not fit their input."""
         notes = ["training only"] if self.training_only else []
+        if self.implementation_copy:
+            notes.append(f"implementation copy ({'a gather' if self.gather else 'only gathered'}): "
+                         "not part of the network, left out of the memory total")
+        if any(self.misalignment):
+            offsets = ", ".join(f"{axis} {formatters.number(o)} px"
+                                for axis, o in zip(_axis_names(len(self.misalignment)), self.misalignment))
+            notes.append(f"merged branches are not centred alike: their fields' centres differ by {offsets}")
         misfits = [m for m in self.misfits if m is not None]
         if misfits and all(str(m) == str(misfits[0]) for m in misfits) and len(misfits) == len(self.misfits):
             notes.append(str(misfits[0]))
         else:
-            axes = "HW" if len(self.misfits) == 2 else "DHW"[-len(self.misfits):]
-            notes += [f"{axis}: {m}" for axis, m in zip(axes, self.misfits) if m is not None]
+            notes += [f"{axis}: {m}" for axis, m in zip(_axis_names(len(self.misfits)), self.misfits) if m is not None]
         return notes + list(self.notes)
+
+
+def _axis_names(count: int) -> str:
+    return "HW" if count == 2 else "DHW"[-count:]
 
 
 @dataclass
@@ -85,6 +108,11 @@ class TrainingMemory:
     optimizer_state: int
     activations: int  # tensors autograd keeps for backward (the input batch included)
     total: int
+    # the parts of `total` at its peak: weights + optimizer_state + these three
+    peak_activations: int = 0  # saved activations still alive
+    peak_gradients: int = 0  # parameter gradients already born
+    peak_temporary: int = 0  # the gradients of the output and input of the call running backward
+    largest_temporary: int = 0  # the same, for the call where it is largest
 
 
 @dataclass
@@ -106,6 +134,11 @@ class Totals:
     def flops(self) -> int:
         return 2 * self.macs
 
+    @property
+    def params_inference(self) -> int:
+        """Parameters without training-only heads: what the model cards and papers count."""
+        return self.params - self.params_training_only
+
 
 @dataclass
 class Summary:
@@ -116,6 +149,15 @@ class Summary:
     totals: Totals
     blocks: list[BlockCall] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # caveats about the whole analysis
+    steps: list = field(default_factory=list, repr=False)  # the traced training pass, for `fits`
+    traced_batch: int = 2  # the batch `steps` were traced at
+
+    def __str__(self) -> str:
+        return formatters.render(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows this: the whole table as HTML."""
+        return formatters.render(self, "html")
 
     def fold(self, depth: int | None) -> Summary:
         """Rows of blocks nested deeper than `depth` folded into one row per block call."""
@@ -124,10 +166,12 @@ class Summary:
         rows: list[Row] = []
         group: list[Row] = []
         owner = None
+        folded_into: dict[str, str] = {}  # name of a row folded away -> its block's row
         for row in self.rows + [None]:
             key = row.calls[depth - 1] if row is not None and len(row.calls) >= depth else None
             if group and (key is None or key != owner):
                 rows.append(_merge(self.blocks[owner], group, depth))
+                folded_into.update((r.name, rows[-1].name) for r in group)
                 group = []
             if key is None:
                 if row is not None:
@@ -135,10 +179,18 @@ class Summary:
             else:
                 group.append(row)
             owner = key
-        return replace(self, rows=rows)
+        return replace(self, rows=[_reconnect(row, folded_into) for row in rows])
+
+
+def _reconnect(row: Row, folded_into: dict[str, str]) -> Row:
+    """`row` reading the folded rows' blocks instead of the rows inside them."""
+    inputs = tuple(dict.fromkeys(folded_into.get(name, name) for name in row.inputs))
+    inputs = tuple(name for name in inputs if name != row.name)
+    return row if inputs == row.inputs else replace(row, inputs=inputs)
 
 
 def _merge(block: BlockCall, rows: list[Row], depth: int) -> Row:
+    members = {r.name for r in rows}
     return Row(
         name=block.name,
         type=block.type,
@@ -146,7 +198,7 @@ def _merge(block: BlockCall, rows: list[Row], depth: int) -> Row:
         output_shape=block.output_shape,
         params_trainable=sum(r.params_trainable for r in rows),
         params_frozen=sum(r.params_frozen for r in rows),
-        output_values=sum(r.output_values for r in rows if r.allocates),
+        output_values=sum(r.output_values for r in rows if r.allocates and not r.implementation_copy),
         macs=sum(r.macs for r in rows),
         other_ops=sum(r.other_ops for r in rows),
         receptive_field=block.receptive_field,
@@ -155,4 +207,5 @@ def _merge(block: BlockCall, rows: list[Row], depth: int) -> Row:
         calls=rows[0].calls[: depth - 1],
         folded=sum(r.folded for r in rows),
         notes=tuple(f"{r.name}: {flag}" for r in rows for flag in r.flags if flag != "training only"),
+        inputs=tuple(dict.fromkeys(name for r in rows for name in r.inputs if name not in members)),
     )

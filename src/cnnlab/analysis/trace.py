@@ -21,22 +21,29 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from cnnlab.analysis.geometry import Axis, misfit, widest
+from cnnlab.analysis.geometry import Axis, merge, misfit
 from cnnlab.analysis.ops import Call, ShapeError, computed_result, describe, empty_output, op_name
 from cnnlab.analysis.rows import BlockCall, Row
 
 
 class _ShapeOnly(torch.autograd.Function):
-    """A meta result of a known shape that keeps its input for backward, as convolution, linear
-    and batch norm do. Stands in for torch's meta kernels: batch norm's is a Python decomposition
-    (~20 ms a call), and the first convolution or linear call imports torch._dynamo (seconds).
-    Never differentiated; `weights` are passed so the result requires grad when they do."""
+    """A meta result of a known shape that keeps for backward what the real op keeps (its input
+    for convolution, linear and batch norm, its output for ReLU, ...; ops.Result.saves). Stands in
+    for torch's meta kernels: batch norm's is a Python decomposition (~20 ms a call), and the first
+    convolution or linear call imports torch._dynamo (seconds). Never differentiated; the `others`
+    (weights, a second operand) are passed so the result requires grad when they do."""
 
     @staticmethod
-    def forward(ctx, result, x, *weights):
-        extra = [x.new_empty(shape, dtype=dtype) for shape, dtype in result.extra]
-        ctx.save_for_backward(*([x] if result.keeps_input else []), *extra)
-        return x.new_empty(result.shape)
+    def forward(ctx, result, x, *others):
+        out = x.new_empty(result.shape)
+        kept = {
+            "input": [x],
+            "operands": [b for a, b in ((x, others[0]), (others[0], x)) if a.requires_grad] if others else [],
+            "output": [out],
+            "nothing": [],
+        }[result.saves]
+        ctx.save_for_backward(*kept, *(x.new_empty(shape, dtype=dtype) for shape, dtype in result.extra))
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -54,10 +61,11 @@ class LayerFailure(Exception):
 
 @dataclass
 class _Info:
-    """What the tracer knows about a tensor: its receptive field and weighted depth."""
+    """What the tracer knows about a tensor: its receptive field, weighted depth and producer."""
 
     rf: tuple[Axis, ...]
     depth: int
+    producer: Row | None = None  # the row that made it (None for the input)
 
 
 @dataclass
@@ -102,6 +110,9 @@ def _image_shape(tensor: torch.Tensor) -> tuple[int, ...]:
     return tuple(tensor.shape[1:])
 
 
+INPUT = "input"  # the producer named in `Row.inputs` for the model's own input
+
+
 class Tracer(TorchFunctionMode):
     """Records rows while `model` runs on meta tensors; see the module docstring."""
 
@@ -121,6 +132,7 @@ class Tracer(TorchFunctionMode):
         self.saved: dict[int, tuple[int, bool, int]] = {}  # storage -> (bytes, is float, first step)
         self.steps: list[Step] = []
         self.with_gradient: set[int] = set()  # trainable parameters some step already uses
+        self.consumers: dict[int, list[bool]] = {}  # id(producing row) -> is each consumer a gather
         self.quiet = False  # set while our own hooks inspect tensors
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -165,6 +177,7 @@ class Tracer(TorchFunctionMode):
                                 type=type(module).__name__, calls=self._calls())
                 if inputs:
                     frame.row.input_shape = _image_shape(inputs[0])
+                self._read(frame.row, inputs)  # before the leaf's in-place calls re-make its input
             elif module is self.root:
                 frame.name = ""
             else:
@@ -195,7 +208,8 @@ class Tracer(TorchFunctionMode):
 
     def _finish_leaf(self, frame: _Frame, outputs: list[torch.Tensor]) -> None:
         row = frame.row
-        self._attribute(row, [p for _, p in frame.module.named_parameters()])
+        # a leaf's parameters are its own (`_parameters`, also under functional_call): no module walk
+        self._attribute(row, [p for p in frame.module._parameters.values() if p is not None])
         input_ids = {id(t) for t in frame.inputs}
         for index, out in enumerate(outputs):
             info = self.info.get(id(out)) or (self.info[id(frame.inputs[0])] if frame.inputs else None)
@@ -206,7 +220,7 @@ class Tracer(TorchFunctionMode):
                 row.output_values = math.prod(out.shape[1:])
                 row.allocates = id(out) not in input_ids and not out._is_view()
                 row.receptive_field, row.depth = info.rf, info.depth
-            self._mark(out, _Info(info.rf, info.depth))
+            self._mark(out, _Info(info.rf, info.depth, row))
         if row.output_shape:
             self.rows.append(row)
 
@@ -235,8 +249,9 @@ class Tracer(TorchFunctionMode):
             return result
         out = outputs[0]
         call = describe(func, args, kwargs, inputs, out)
-        rf = self._propagate(call, inputs, out)
-        depth = max(self.info[id(t)].depth for t in inputs) + (1 if call.macs else 0)
+        sources = inputs[:1] if call.nominal_field else inputs  # a deformable layer: its input's grid, not its offsets
+        rf, offsets = self._propagate(call, sources, out)
+        depth = max(self.info[id(t)].depth for t in sources) + (1 if call.macs else 0)
         if leaf is not None:
             row = leaf.row
         else:
@@ -246,11 +261,20 @@ class Tracer(TorchFunctionMode):
             row.output_values = math.prod(out.shape[1:])
             row.allocates = all(out is not t for t in inputs) and not out._is_view()
             row.receptive_field, row.depth = rf, depth
+            row.gather = call.gather
+            if len(inputs) > 1:
+                row.input_shapes = tuple(_image_shape(t) for t in inputs)
             self.rows.append(row)
+        self._read(row, inputs)
+        self._consume(row, inputs, gather=call.gather and leaf is None)
+        if any(offsets) and not row.misalignment:
+            row.misalignment = offsets
         self._attribute(row, everything)
         self._step(everything, inputs[0], out)
         row.macs += call.macs
         row.other_ops += call.other
+        if call.note and call.note not in row.notes:
+            row.notes += (call.note,)
         if call.windows and not row.windows:
             row.windows, row.groups, row.units = call.windows, call.groups, call.units
             sizes = inputs[0].shape[-len(call.windows):]
@@ -258,8 +282,31 @@ class Tracer(TorchFunctionMode):
         elif call.units is not None and row.units is None:
             row.units = call.units
         for tensor in outputs:
-            self._mark(tensor, _Info(rf, depth))
+            self._mark(tensor, _Info(rf, depth, row))
         return result
+
+    def _read(self, row: Row, tensors) -> None:
+        """Record that `row` reads `tensors`: one edge from each tensor's producer row (`Row.inputs`)."""
+        for tensor in tensors:
+            producer = self.info[id(tensor)].producer
+            source = producer.name if producer is not None else INPUT
+            if source != row.name and source not in row.inputs:
+                row.inputs += (source,)
+
+    def _consume(self, row: Row, inputs: list[torch.Tensor], gather: bool) -> None:
+        for tensor in inputs:
+            producer = self.info[id(tensor)].producer
+            if producer is not None and producer is not row:
+                self.consumers.setdefault(id(producer), []).append(gather)
+
+    def mark_copies(self) -> None:
+        """Gathers (x[:, index]) and a concatenation only made to be gathered are implementation
+        copies: lenet5_1998's C3 gathers its inputs for grouped convolutions, concatenates their
+        outputs and permutes them back into the paper's order; the network itself has only C3's maps."""
+        for row in self.rows:
+            consumers = self.consumers.get(id(row), [])
+            row.implementation_copy = row.gather or (row.type in ("cat", "concat", "concatenate", "stack")
+                                                     and bool(consumers) and all(consumers))
 
     def _step(self, tensors: list[torch.Tensor], x: torch.Tensor, out: torch.Tensor) -> None:
         step = Step(activation_gradients=(x.numel() + out.numel()) * 4 if out.is_floating_point() else 0)
@@ -270,21 +317,22 @@ class Tracer(TorchFunctionMode):
                 step.gradients += tensor.numel() * 4
         self.steps.append(step)
 
-    def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor) -> tuple[Axis, ...]:
-        """Receptive field of `out`: through windows, adaptive pooling, merges or collapses."""
+    def _propagate(self, call: Call, inputs: list[torch.Tensor], out: torch.Tensor):
+        """(receptive field of `out`, centre offsets of merged branches): through windows, adaptive
+        pooling, merges or collapses."""
         fields = [self.info[id(t)].rf for t in inputs]
-        rf = widest(fields) if len(fields) > 1 else fields[0]
+        rf, offsets = merge(fields) if len(fields) > 1 else (fields[0], ())
         source = inputs[0]
         if call.windows:
-            return tuple(axis.through(w) for axis, w in zip(rf, call.windows))
+            return tuple(axis.through(w) for axis, w in zip(rf, call.windows)), offsets
         n = len(rf)
         if call.adaptive:
-            return tuple(axis.adaptive(s, o) for axis, s, o in zip(rf, source.shape[-n:], call.adaptive))
+            return tuple(axis.adaptive(s, o) for axis, s, o in zip(rf, source.shape[-n:], call.adaptive)), offsets
         if n and out.dim() >= n + 1 and tuple(out.shape[-n:]) == tuple(source.shape[-n:]):
-            return rf  # spatial axes untouched: elementwise, concatenation along channels ...
-        if n and source.dim() >= n + 2:
-            return tuple(axis.collapsed(s) for axis, s in zip(rf, source.shape[-n:]))  # flatten, global ops
-        return rf
+            return rf, offsets  # spatial axes untouched: elementwise, concatenation along channels ...
+        if n and source.dim() >= n + 2:  # flatten, global ops
+            return tuple(axis.collapsed(s) for axis, s in zip(rf, source.shape[-n:])), offsets
+        return rf, offsets
 
     def _failure(self, leaf: _Frame | None, func, detail: str, empty: bool) -> LayerFailure:
         if leaf is not None:
@@ -301,11 +349,14 @@ class Tracer(TorchFunctionMode):
         return tensor
 
 
-def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None) -> Trace:
+def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None,
+          backward: bool = True) -> Trace:
     """Run `model` on the meta tensor `x` (in its current train/eval mode) and record it.
 
     `state` maps parameter and buffer names to meta tensors for a model whose own tensors live
     elsewhere (it is then called through `torch.func.functional_call`, leaving it untouched).
+    With `backward=False` autograd records nothing (rows only: no saved tensors, no gradients),
+    which is what the inference pass needs and costs less.
     """
     named = dict(state) if state is not None else dict(model.named_parameters())
     original = dict(model.named_parameters())
@@ -317,8 +368,9 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(tracer.pre_hook, with_kwargs=True))
         handles.append(module.register_forward_hook(tracer.post_hook, with_kwargs=True))
+    recording = torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t) if backward else torch.no_grad()
     try:
-        with torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t), tracer:
+        with recording, tracer:
             if state is None:
                 model(x)
             else:
@@ -326,6 +378,7 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     finally:
         for handle in handles:
             handle.remove()
+    tracer.mark_copies()
     saved = {"float": 0, "other": 0}
     steps = tracer.steps + [Step()]  # a tensor saved by an untraced last call is freed at the start
     for nbytes, is_float, first in tracer.saved.values():

@@ -7,7 +7,7 @@ ORDER = 60
 
 
 def register(subparsers) -> None:
-    from cnnlab.commands.train import SETTING_FLAGS, add_data_flags, add_run_flags
+    from cnnlab.commands.train import SETTING_FLAGS, add_data_flags, add_run_flags, add_setting_flags
 
     finetune = subparsers.add_parser(
         "finetune",
@@ -25,8 +25,7 @@ def register(subparsers) -> None:
     finetune.add_argument("--backbone-lr-ratio", type=float, default=0.1,
                           help="backbone lr = ratio x --lr (default 0.1; the new head trains at --lr)")
     finetune.add_argument("--model", help="zoo architecture of a weights file that does not name it")
-    for name, options in SETTING_FLAGS.items():
-        finetune.add_argument("--" + name.replace("_", "-"), dest=name, default=None, **options)
+    add_setting_flags(finetune)
     add_run_flags(finetune)
     finetune.set_defaults(run=run_finetune, setting_flags=tuple(SETTING_FLAGS))
 
@@ -37,9 +36,10 @@ def register(subparsers) -> None:
         "normalisation. An ONNX file is checked against PyTorch with onnxruntime when it is installed.",
     )
     export.add_argument("run_dir", metavar="RUN", help="a run directory")
-    export.add_argument("--format", required=True, choices=("onnx", "torchscript", "safetensors"))
+    export.add_argument("--format", required=True, choices=("onnx", "torchscript", "safetensors"),
+                        help="ONNX (checked with onnxruntime), TorchScript, or safetensors weights")
     export.add_argument("--out", help="file to write (default: RUN/export/model.onnx|.ts|.safetensors)")
-    export.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    export.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint's weights")
     export.add_argument("--force", action="store_true", help="replace an existing file (never a run's own files)")
     export.set_defaults(run=run_export)
 
@@ -53,10 +53,10 @@ def register(subparsers) -> None:
     features.add_argument("--dataset", help="data set (default: the one the run trained on)")
     features.add_argument("--layer", help="layer name (see 'cnnlab show MODEL'); default: the input of the classifier")
     features.add_argument("--out", help=".npz file to write (default: RUN/features/<dataset>-<layer>.npz)")
-    features.add_argument("--batch-size", type=int, default=256)
+    features.add_argument("--batch-size", type=int, default=256, help="images per batch")
     features.add_argument("--force", action="store_true", help="replace an existing file (never a run's own files)")
     add_data_flags(features)
-    features.add_argument("--device", default="auto")
+    features.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     features.set_defaults(run=run_features)
 
 

@@ -1,10 +1,14 @@
 """Image folders (the ImageNet layout): `<dir>/train/<class>/*` and `<dir>/val/<class>/*`, any image
 Pillow reads, streamed through a DataLoader with worker processes and torchvision transforms.
 
-    train: with "crop" RandomResizedCrop(H, W) (else the evaluation resize), with "flip" a random flip
-    val:   resize the shorter side to H * 256/224, centre-crop H x W (the test set of the run)
+    train: the augmentation specs' pipeline (`cnnlab.data.pipelines`: the papers' resizes, crops, flips
+           and colour jitter, torchvision v2)
+    val:   the same geometry made deterministic, then the centre crop (or the test-time views of
+           `cnnlab.data.tta`); the test set of the run
     then, on the device: to [0, 1], "pca:SIGMA" with ImageNet's RGB eigenvectors, normalise (ImageNet mean/std)
 
+A folder of small images (at most 64 pixels a side) is not resized up and cropped by default: its
+images are fitted to the model's input as the in-memory data sets are (`pipelines.DefaultFit`).
 Files whose header Pillow cannot read are left out when the folder is scanned (one warning with
 the count); an image that fails to decode later is skipped and counted (`loader.skipped`), never fatal.
 Order, worker seeds and every image's random transform derive from (seed, epoch, index) only, and
@@ -19,12 +23,14 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
-from torchvision import datasets, transforms
+from torchvision import datasets
 
 from cnnlab.data.augment import PcaColour
 from cnnlab.data.batching import Loaders, PlannedLoader, epoch_seed, holdout, per_class_subset, plan_batches
 from cnnlab.data.info import DATASETS
-from cnnlab.data.preprocess import EVAL_RESIZE, GREY_WEIGHTS, Adapter
+from cnnlab.data.pipelines import folder_pipeline
+from cnnlab.data.preprocess import GREY_WEIGHTS, Adapter
+from cnnlab.data.tta import VIEWS, FolderViews
 from cnnlab.errors import CnnlabError, warn
 
 # ImageNet RGB covariance (pixels on [0, 1]) as used for AlexNet-style PCA lighting, e.g. fb.resnet.torch
@@ -94,7 +100,7 @@ class FolderLoader(PlannedLoader):
             self._done = i + 1
             if x is None:
                 continue
-            x = self.adapter.to_float(x.to(self.device, non_blocking=True))
+            x = self.adapter.to_float(x.to(self.device, non_blocking=True).flatten(0, x.dim() - 4))  # views: B·V
             if self.pca is not None:
                 x = self.pca(x, g, lo, size)
             yield self.adapter.normalise(x), y.to(self.device, non_blocking=True)
@@ -146,26 +152,11 @@ def class_names(data_dir) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
-def _transforms(specs, size):
-    """(train transform, eval transform, pca sigma or None) from the augmentation specs."""
-    names = {str(s).partition(":")[0]: str(s).partition(":")[2] for s in specs}
-    unknown = set(names) - {"crop", "flip", "pca"}
-    if unknown or names.get("flip"):
-        raise CnnlabError(f"bad augmentation for an image folder: {sorted(specs)}; use crop (random-resized crop), flip, pca:SIGMA")
-    resize = transforms.Compose([transforms.Resize(round(size[0] * EVAL_RESIZE)), transforms.CenterCrop(size)])
-    train = [transforms.RandomResizedCrop(size) if "crop" in names else resize]
-    if "flip" in names:
-        train.append(transforms.RandomHorizontalFlip())
-    to_tensor = transforms.PILToTensor()  # uint8 through the workers; scaled on the device
-    try:
-        sigma = float(names["pca"] or 0.1) if "pca" in names else None
-    except ValueError:
-        raise CnnlabError(f"bad augmentation pca:{names['pca']}; use pca:SIGMA, e.g. pca:0.1") from None
-    return transforms.Compose([*train, to_tensor]), transforms.Compose([resize, to_tensor]), sigma
-
-
 def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), val_split=0, seed=0, rank=0,
-                              world_size=1, eval_batch_size=None, workers=2, device="cpu", train_per_class=None) -> Loaders:
+                              world_size=1, eval_batch_size=None, workers=2, device="cpu", train_per_class=None,
+                              tta=None) -> Loaders:
+    """Loaders of an image folder for a model taking `input_shape`; `tta` (flip, 10crop, 144crop) makes the
+    validation and test loaders yield each image's views (batches of B·V, B = eval batch // V)."""
     if data_dir is None:
         raise CnnlabError("imagefolder needs --data-dir: a folder with train/<class>/ and val/<class>/ image folders")
     root = Path(data_dir).expanduser()
@@ -187,7 +178,9 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
         mean = (float(np.dot(GREY_WEIGHTS, mean)),)
         std = (float(np.sqrt(np.dot(GREY_WEIGHTS, np.square(std)))),)
     adapter = Adapter((c, h, w), (c, h, w), mean, std)
-    train_tf, eval_tf, sigma = _transforms(augment, (h, w))
+    pipeline = folder_pipeline(augment, (h, w))
+    sigma = pipeline.pca
+    eval_tf = pipeline.evaluate if tta is None else FolderViews(tta, (h, w), pipeline.eval_geometry)
     if sigma is not None and c != 3:
         raise CnnlabError("augmentation pca needs colour (3-channel) images")
     pca = PcaColour(sigma, IMAGENET_EIGVALS, IMAGENET_EIGVECS) if sigma is not None else None
@@ -195,8 +188,8 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
     train_idx, val_idx = holdout(labels, val_split)
     train_idx = train_idx[per_class_subset(labels[train_idx], train_per_class, seed)]
     common = dict(rank=rank, world_size=world_size, workers=workers, device=device)
-    eval_batch = eval_batch_size or batch_size
-    train = FolderLoader([samples[i] for i in train_idx], train_tf, adapter, batch_size, shuffle=True, pca=pca,
+    eval_batch = max(1, (eval_batch_size or batch_size) // (VIEWS[tta] if tta else 1))
+    train = FolderLoader([samples[i] for i in train_idx], pipeline.train, adapter, batch_size, shuffle=True, pca=pca,
                          seed=seed, **common)
     val = FolderLoader([samples[i] for i in val_idx], eval_tf, adapter, eval_batch, shuffle=False, **common) \
         if len(val_idx) else None
@@ -211,8 +204,9 @@ def build_imagefolder_loaders(data_dir, input_shape, batch_size, *, augment=(), 
         "val_split": "none" if not len(val_idx) else "held out of train/, stratified by class, seed 0",
         "native_shape": None,
         "input_shape": list(input_shape),
-        "adapt": [f"{'RGB' if c == 3 else 'grey'}; train: " + ", ".join(type(t).__name__ for t in train_tf.transforms[:-1]),
-                  f"eval: resize shorter side to {round(h * EVAL_RESIZE)}, centre-crop {h}x{w}"],
+        "adapt": [f"{'RGB' if c == 3 else 'grey'}; train: " + "; ".join(pipeline.train_steps),
+                  "eval: " + ("; ".join(pipeline.eval_steps) if tta is None else
+                              "; ".join(pipeline.eval_steps[:-1]) + f"; {eval_tf}")],
         "augment": [str(s) for s in augment],
         "normalise": "(x / 255 - mean) / std per channel (ImageNet constants)",
         "loader": f"DataLoader with {workers} workers",

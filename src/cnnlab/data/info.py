@@ -78,6 +78,7 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 IN_MEMORY = ("digits", "mnist", "fashion-mnist", "cifar10")
+MAX_PAD = 8  # images at most this many pixels smaller than the model's input are zero-padded, not resized
 
 
 def dataset_info(name: str) -> DatasetInfo:

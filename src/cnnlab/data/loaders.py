@@ -21,6 +21,7 @@ from cnnlab.data.batching import (
 from cnnlab.data.info import IN_MEMORY, dataset_info
 from cnnlab.data.preprocess import Adapter, grey_stats
 from cnnlab.data.readers import default_data_dir, load_arrays
+from cnnlab.data.tta import BatchViews, crop_padding
 from cnnlab.errors import CnnlabError
 
 
@@ -68,12 +69,16 @@ def _check_positive(**values):
 
 def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=False, device="cpu", augment=(),
                   val_split=0, seed=0, rank=0, world_size=1, eval_batch_size=None, workers=2,
-                  train_per_class=None) -> Loaders:
+                  train_per_class=None, tta=None, tta_pad=None) -> Loaders:
     """Train / validation / test loaders of data set `name` for a model taking `input_shape` (C, H, W).
 
     `train_per_class` keeps that many training images per class (few-shot), chosen with `seed`
     after the validation hold-out. The description records where the files were found
-    (`data_dir`), so commands that read the run later find them again."""
+    (`data_dir`), so commands that read the run later find them again.
+    `tta` (flip, 10crop, 144crop; `cnnlab.data.tta`) makes the validation and test loaders yield every
+    image's views one after the other, at most the evaluation batch size of views per batch. For the
+    in-memory sets, 10 crops come from the image zero-padded by `tta_pad` (default: the `crop:P` of
+    `augment`); evaluating a run, pass its P without its augmentations."""
     _check_positive(batch_size=batch_size, eval_batch_size=eval_batch_size, world_size=world_size)
     if not 0 <= rank < world_size:
         raise CnnlabError(f"rank {rank} is not in 0..{world_size - 1}")
@@ -84,7 +89,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
         return build_imagefolder_loaders(data_dir, input_shape, batch_size, augment=augment, val_split=val_split,
                                          seed=seed, rank=rank, world_size=world_size,
                                          eval_batch_size=eval_batch_size, workers=workers, device=device,
-                                         train_per_class=train_per_class)
+                                         train_per_class=train_per_class, tta=tta)
     x_train, y_train, classes = load_arrays(name, "train", data_dir, download)
     x_test, y_test, _ = load_arrays(name, "test", data_dir)
     train_idx, val_idx = holdout(y_train, val_split)
@@ -97,13 +102,14 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
 
     device = torch.device(device)
     on_device = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    eval_batch = eval_batch_size or batch_size
+    views = [BatchViews(tta, crop_padding(augment) if tta_pad is None else tta_pad)] if tta else []
+    eval_batch = max(1, (eval_batch_size or batch_size) // (views[0].views if views else 1))
     train = DeviceLoader(on_device(x_train[train_idx]), on_device(y_train[train_idx]), batch_size, adapter, augs,
                          shuffle=True, seed=seed, rank=rank, world_size=world_size)
     shard = dict(rank=rank, world_size=world_size)  # evaluation: each rank its part, summed by the caller
-    val = DeviceLoader(on_device(x_train[val_idx]), on_device(y_train[val_idx]), eval_batch, adapter,
+    val = DeviceLoader(on_device(x_train[val_idx]), on_device(y_train[val_idx]), eval_batch, adapter, views,
                        shuffle=False, **shard) if len(val_idx) else None
-    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, shuffle=False, **shard)
+    test = DeviceLoader(on_device(x_test), on_device(y_test), eval_batch, adapter, views, shuffle=False, **shard)
     described = {
         "dataset": name,
         "source": info.source,
@@ -116,6 +122,7 @@ def build_loaders(name, input_shape, batch_size, *, data_dir=None, download=Fals
         "input_shape": list(input_shape),
         "adapt": adapter.steps,
         "augment": [str(a) for a in augs],
+        **({"test_views": str(views[0])} if views else {}),
         "normalise": "(x / 255 - mean) / std per channel",
         "loader": "in-memory uint8 on " + str(device),
         "batch_size_per_process": batch_size,

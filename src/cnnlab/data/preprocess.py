@@ -14,10 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnlab.data.info import MAX_PAD
 from cnnlab.errors import CnnlabError
 
-MAX_PAD = 8
-EVAL_RESIZE = 256 / 224  # image folders: resize the shorter side to H * 256/224, then centre-crop H (ImageNet habit)
 GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601-2 luma, as Pillow's convert("L")
 
 
@@ -99,28 +98,31 @@ def grey_stats(images_uint8: np.ndarray, max_images: int = 10000) -> tuple[tuple
     return (float(grey.mean()),), (float(grey.std()),)
 
 
-def load_image(path, input_shape, mean, std, native_shape=None, resize=None) -> torch.Tensor:
-    """One image file as a 1 x C x H x W float tensor, preprocessed as a run's evaluation was.
+def load_image(path, input_shape, mean, std, native_shape=None, augment=(), invert=False) -> torch.Tensor:
+    """One image file as a 1 x C x H x W float tensor, preprocessed as a run's evaluation was
+    (`invert`: 255 - each pixel first, for dark-on-light files given to a light-on-dark model).
 
     `mean`/`std` are those the run applied per input channel (describe()["mean"], ["std"]).
     With `native_shape` (describe()["native_shape"], e.g. (1, 28, 28) for MNIST) the image is first
     brought to the data set's own size (shorter side resized, centre crop) and then adapted exactly
     as in training (pad, resize, channels).
-    Otherwise (image folders) the shorter side is resized to `resize` (default: H * 256/224, as the
-    image-folder evaluation does) and the centre H x W is cropped.
+    Otherwise (image folders) it gets the evaluation transform of the run's augmentation specs
+    `augment` (`cnnlab.data.pipelines`; by default: shorter side to H * 256/224 and the centre H x W,
+    or, for an image of at most 64 pixels a side, the in-memory fit).
     """
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms import functional as TF
 
+    from cnnlab.data.pipelines import folder_pipeline
+
     c, h, w = input_shape
-    if native_shape is not None:  # the data set's own size, aspect ratio kept by a centre crop
-        side, crop = min(native_shape[1:]), list(native_shape[1:])
-    else:
-        side, crop = resize or round(h * EVAL_RESIZE), [h, w]
     try:
         with Image.open(path) as img:
             img = img.convert("L" if (native_shape or input_shape)[0] == 1 else "RGB")
-            array = np.asarray(TF.center_crop(TF.resize(img, side), crop), np.uint8)
+            if native_shape is not None:  # the data set's own size, aspect ratio kept by a centre crop
+                x = TF.pil_to_tensor(TF.center_crop(TF.resize(img, min(native_shape[1:])), list(native_shape[1:])))
+            else:
+                x = folder_pipeline(augment, (h, w)).evaluate(img)
     except FileNotFoundError:
         raise CnnlabError(f"image {path} does not exist") from None
     except Image.DecompressionBombError as error:
@@ -128,8 +130,8 @@ def load_image(path, input_shape, mean, std, native_shape=None, resize=None) -> 
                           f"resize it below {2 * Image.MAX_IMAGE_PIXELS:,} pixels first") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise CnnlabError(f"cannot read image {path} ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
-    x = torch.from_numpy(array.copy())
-    x = x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]
-    native_shape = tuple(native_shape or (x.shape[1], h, w))
+    if invert:
+        x = 255 - x
+    native_shape = tuple(native_shape or (x.shape[0], h, w))
     k = 1 if 1 in (native_shape[0], c) else 3  # channels normalised before any grey -> 3 repeat
-    return Adapter(native_shape, input_shape, tuple(mean)[:k], tuple(std)[:k])(x)
+    return Adapter(native_shape, input_shape, tuple(mean)[:k], tuple(std)[:k])(x[None])

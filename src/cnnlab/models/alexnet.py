@@ -43,15 +43,7 @@ class AlexNet(nn.Module):
             relu5=nn.ReLU(inplace=True),
             pool5=nn.MaxPool2d(kernel_size=3, stride=2),                         # -> 6
         ))
-        self.classifier = nn.Sequential(OrderedDict(
-            fc6=nn.Linear(256 * 6 * 6, 4096),
-            relu6=nn.ReLU(inplace=True),
-            drop6=nn.Dropout(0.5),
-            fc7=nn.Linear(4096, 4096),
-            relu7=nn.ReLU(inplace=True),
-            drop7=nn.Dropout(0.5),
-            fc8=nn.Linear(4096, num_classes),
-        ))
+        self.classifier = paper_classifier(num_classes)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -63,6 +55,20 @@ class AlexNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def paper_classifier(num_classes: int) -> nn.Sequential:
+    """fc6, fc7 (4,096 ReLU units, dropout 0.5 after each) and fc8 on the 256 maps of 6×6 of pool5
+    (AlexNet's, which ZFNet keeps)."""
+    return nn.Sequential(OrderedDict(
+        fc6=nn.Linear(256 * 6 * 6, 4096),
+        relu6=nn.ReLU(inplace=True),
+        drop6=nn.Dropout(0.5),
+        fc7=nn.Linear(4096, 4096),
+        relu7=nn.ReLU(inplace=True),
+        drop7=nn.Dropout(0.5),
+        fc8=nn.Linear(4096, num_classes),
+    ))
 
 
 _PAPER_CARD = dict(

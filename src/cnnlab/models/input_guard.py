@@ -3,9 +3,9 @@
 `create` installs an `InputGuard` as a forward pre-hook. The hook's fast path is one set lookup:
 an input shape (without the batch size) that already worked, or the model's default input shape,
 passes straight through. Any other shape is tried once on a weightless meta-device copy of the model
-(no memory, no arithmetic, no user hooks fired); if the model takes it, it is remembered. Only when
-it fails does the guard search (again on the meta device) for the smallest and largest sizes the
-model accepts, to say so in the message.
+(`cnnlab.models.probe`: no memory, no arithmetic, no user hooks fired); if the model takes it, it is
+remembered. Only when it fails does the guard search (again on the meta device) for the smallest
+and largest sizes the model accepts, to say so in the message.
 
 Probing the model itself, rather than computing limits from its card, keeps the guard generic
 (every family, any `num_classes`/`in_channels`, heads replaced after `create`) and exact.
@@ -15,16 +15,11 @@ The guard steps aside while torch.compile, torch.export or jit tracing trace the
 
 from __future__ import annotations
 
-import copy
-import itertools
-
 import torch
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-
-_PROBE_BATCH = 2  # batch norm in training mode needs more than one value per channel
-_UNBOUNDED_FACTOR = 16  # a model that takes 16x its default size is taken to accept any larger size
+from cnnlab.models.probe import Probe
 
 
 def _tracing() -> bool:
@@ -68,7 +63,7 @@ class InputGuard:
             hint = "; add the batch dimension with x.unsqueeze(0)" if tuple(shape) == self.reference else ""
             raise CnnlabError(f"{self.name} takes a {len(self.reference) + 1}-d batch {expected}, "
                               f"{got} ({len(shape)}-d){hint}")
-        probe = _MetaProbe(module)
+        probe = Probe(module)
         if probe.fits(shape[1:]):
             return
         if not probe.fits(self.reference):
@@ -83,7 +78,7 @@ class InputGuard:
                               f"{got}{hint}")
         raise CnnlabError(f"{self.name}: {got}, {self._accepted_sizes(probe, shape)}")
 
-    def _accepted_sizes(self, probe: _MetaProbe, shape: torch.Size) -> str:
+    def _accepted_sizes(self, probe: Probe, shape: torch.Size) -> str:
         """Describe the spatial sizes the model accepts, searching each dimension on its own."""
         square = len(set(self.reference[1:])) == 1  # then one search serves every spatial dimension
         searched = range(1, 2 if square else len(self.reference))
@@ -102,70 +97,3 @@ class InputGuard:
                            for axis, (low, high) in zip("HWD", limits))
         return (f"but it has a fixed-size classifier and accepts{mode} only N x {self.reference[0]} x H x W "
                 f"with {ranges} ({default})")
-
-
-# Layers that never change a tensor's shape: the probe skips them (as nn.Identity), because
-# elementwise ops are slow on the meta device (milliseconds each) while they decide nothing here.
-_SHAPE_PRESERVING = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.ReLU, nn.Tanh, nn.Sigmoid,
-    nn.Dropout, nn.Dropout2d, nn.LocalResponseNorm,
-)
-
-
-class _MetaProbe:
-    """A weightless copy of a model on the meta device, to try input shapes on."""
-
-    def __init__(self, model: nn.Module):
-        memo: dict[int, object] = {}
-        for tensor in itertools.chain(model.parameters(), model.buffers()):
-            meta = torch.empty_like(tensor, device="meta")
-            memo[id(tensor)] = nn.Parameter(meta, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else meta
-        for submodule in model.modules():
-            if isinstance(submodule, _SHAPE_PRESERVING):
-                memo[id(submodule)] = nn.Identity()
-            for attribute, value in vars(submodule).items():  # leave every hook (ours, the user's) behind
-                if "hooks" in attribute and isinstance(value, dict):
-                    memo[id(value)] = type(value)()
-        self.model = copy.deepcopy(model, memo)
-        floats = [p.dtype for p in model.parameters() if p.is_floating_point()]
-        self.dtype = floats[0] if floats else torch.get_default_dtype()
-
-    def fits(self, shape, training: bool | None = None) -> bool:
-        x = torch.empty((_PROBE_BATCH, *shape), device="meta", dtype=self.dtype)
-        mode = self.model.training
-        try:
-            with torch.no_grad():
-                self.model.train(mode if training is None else training)(x)
-        except Exception:  # any failure here is caused by the shape: the reference shape works
-            return False
-        finally:
-            self.model.train(mode)
-        return True
-
-    def range_along(self, dim: int, reference: tuple[int, ...]) -> tuple[int, int | None]:
-        """(smallest, largest or None if unbounded) size along `dim` (1 = H), others at reference.
-
-        The output size of convolutions and poolings never shrinks as the input grows, so the sizes
-        a model takes form one interval: two binary searches find its ends."""
-
-        def fits(size: int) -> bool:
-            return self.fits(reference[:dim] + (size,) + reference[dim + 1:])
-
-        start = reference[dim]
-        low = _first_true(fits, 1, start)
-        far = start * _UNBOUNDED_FACTOR
-        if fits(far):
-            return low, None
-        return low, _first_true(lambda size: not fits(size), start, far) - 1
-
-
-def _first_true(predicate, low: int, high: int) -> int:
-    """Smallest n in [low, high] with predicate(n) true, given predicate(high) is true and the
-    predicate is monotone (false ... false true ... true)."""
-    while low < high:
-        middle = (low + high) // 2
-        if predicate(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return low

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnlab.errors import CnnlabError
+from cnnlab.models.layers import DeformableConv2d
 from cnnlab.models.registry import Paper, register
 
 HE_2015 = Paper("K. He, X. Zhang, S. Ren, J. Sun", 2015, "Deep Residual Learning for Image Recognition")
@@ -99,22 +100,26 @@ class BasicBlock(ResidualBlock):
 
 
 class Bottleneck(ResidualBlock):
-    """1×1 reduce, 3×3, 1×1 expand ×4 (ResNet-50/101/152).
+    """1×1 reduce, 3×3, 1×1 expand ×4 (ResNet-50/101/152; with `groups` > 1, ResNeXt's block).
 
     The stride sits in the 3×3 convolution as in torchvision ("ResNet v1.5"); the paper's Caffe
     models put it in the first 1×1 (`stride_in_1x1=True`). The parameters are the same either way.
+    ResNeXt (Xie et al. 2017, Fig. 3c) widens the inner layers to `groups` × `base_width` · planes/64
+    channels and splits the 3×3 into `groups` paths (its "cardinality"), as torchvision computes it.
     """
 
     expansion = 4
 
-    def __init__(self, in_channels, planes, stride=1, downsample=None, residual=True, stride_in_1x1=False):
+    def __init__(self, in_channels, planes, stride=1, downsample=None, residual=True, stride_in_1x1=False,
+                 groups=1, base_width=64):
         super().__init__()
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = conv1x1(in_channels, planes, stride_1x1)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride_3x3)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = conv1x1(planes, planes * self.expansion)
+        width = int(planes * base_width / 64) * groups
+        self.conv1 = conv1x1(in_channels, width, stride_1x1)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride_3x3, padding=1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -140,12 +145,16 @@ class ResNet(nn.Sequential):
         num_classes: int,
         in_channels: int = 3,
         stride_in_1x1: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
     ):
         if shortcut not in SHORTCUTS:
             raise CnnlabError(f"shortcut must be one of {', '.join(map(str, SHORTCUTS))}, got {shortcut!r}")
         if stride_in_1x1 and block is not Bottleneck:
             raise CnnlabError("stride_in_1x1 places a bottleneck block's stride; this network has basic blocks")
         block_options = {"stride_in_1x1": True} if stride_in_1x1 else {}
+        if (groups, width_per_group) != (1, 64):
+            block_options.update(groups=groups, base_width=width_per_group)
         layers = OrderedDict()
         kernel, stride, padding = (7, 2, 3) if imagenet_stem else (3, 1, 1)
         layers["conv1"] = nn.Conv2d(in_channels, widths[0], kernel, stride, padding, bias=False)
@@ -179,6 +188,26 @@ def he_init(model: nn.Module) -> None:
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
+
+def lua_torch_init(model: nn.Module) -> None:
+    """The Lua Torch ResNet code's init (fb.resnet.torch, which the pre-activation ResNet, Wide ResNet
+    and DenseNet authors built on): convolutions N(0, 2/(k·k·out)) (He normal, fan-out), BN weight 1
+    bias 0, and every Linear bias 0 (its weight keeps the framework default)."""
+    he_init(model)
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.zeros_(module.bias)
+
+
+def make_deformable(stage: nn.Sequential) -> None:
+    """Dai et al. 2017's use of deformable convolution: every 3×3 convolution of `stage` (a ResNet's
+    last stage, "res5") becomes a `DeformableConv2d` with the same weights and zero offsets, so the
+    network starts as the plain one and learns where to sample."""
+    for block in stage:
+        for name, conv in list(block.named_children()):
+            if isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3):
+                setattr(block, name, DeformableConv2d.like(conv))
 
 
 # ---- the zoo: the paper's tables as data ---------------------------------------------------------
@@ -268,3 +297,66 @@ for _depth in PLAIN_CIFAR:
         notes=f"resnet{_depth} without shortcuts, same parameters (option A adds none); "
         "Fig. 6 left: the deeper plain net trains worse",
     )(_cifar_builder(_depth, residual=False))
+
+
+# ---- what grew from them: ResNeXt and the deformable ResNets ------------------------------------
+
+XIE_2017 = Paper("S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He", 2017,
+                 "Aggregated Residual Transformations for Deep Neural Networks")
+DAI_2017 = Paper("J. Dai, H. Qi, Y. Xiong, Y. Li, G. Zhang, H. Hu, Y. Wei", 2017, "Deformable Convolutional Networks")
+# name: (cardinality, width of each path in stage 1, parameters, Table 1 FLOPs (multiply-adds), Table 3 top-1)
+RESNEXT = {"resnext50_32x4d": (32, 4, 25_028_904, 4_200_000_000, "22.2%")}
+
+
+def _resnext_builder(groups, width):
+    def build(num_classes: int = 1000, in_channels: int = 3):
+        _, stages, *_ = IMAGENET[50]
+        return ResNet(Bottleneck, stages, IMAGENET_WIDTHS, imagenet_stem=True, shortcut="B", num_classes=num_classes,
+                      in_channels=in_channels, groups=groups, width_per_group=width)
+
+    return build
+
+
+for _name, (_groups, _width, _params, _macs, _top1) in RESNEXT.items():
+    register(
+        _name, family="ResNeXt", paper=XIE_2017, input_shape=(3, 224, 224), num_classes=1000, params=_params,
+        macs=_macs, published_error=f"top-1 {_top1} (ImageNet val, 224×224 single crop; Table 3)", init=HE_INIT,
+        notes=f"ResNet-50's stages with {_groups} paths of {_width} channels in each 3×3 (a grouped convolution, "
+        "Fig. 3c); stride in the 3×3; state dict interchangeable with torchvision's resnext50_32x4d",
+    )(_resnext_builder(_groups, _width))
+
+
+def _deform_params(in_channels: int) -> int:
+    """The offset branch of one 3×3 deformable convolution: 18 output channels (Δy, Δx per tap), bias."""
+    return 2 * 9 * in_channels * 9 + 2 * 9
+
+
+DEFORM_INIT = HE_INIT + "; the offset convolutions start at zero (the regular grid), as in the paper"
+
+
+@register(
+    "resnet50_deform", family="ResNet (deformable)", paper=DAI_2017, input_shape=(3, 224, 224), num_classes=1000,
+    params=IMAGENET[50][2] + 3 * _deform_params(512), init=DEFORM_INIT,
+    notes="ResNet-50 (torchvision layout) whose last stage's three 3×3 convolutions (res5a-c) are deformable, "
+    "the paper's choice for its ResNet backbones; the paper trains detection and segmentation and reports no "
+    "ImageNet classification error for it. Each offset branch adds 512·9·18 + 18 = 82,962 parameters. Loads "
+    "torchvision's resnet50 weights (strict=False: the offsets are the only missing keys) and then computes "
+    "exactly what resnet50 computes until the offsets are trained",
+)
+def resnet50_deform(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
+    model = _imagenet_builder(Bottleneck, IMAGENET[50][1], residual=True)(num_classes, in_channels)
+    make_deformable(model.layer4)
+    return model
+
+
+@register(
+    "resnet20_deform", family="ResNet (CIFAR, deformable)", paper=DAI_2017, input_shape=(3, 32, 32), num_classes=10,
+    params=CIFAR[20][0] + _deform_params(32) + 5 * _deform_params(64), init=DEFORM_INIT,
+    notes="cnnlab's small deformable network, not one of the paper's: resnet20 with every 3×3 convolution of its "
+    "last stage (8×8 maps, 64 filters) deformable, the paper's rule (deform the last stage) at a size that trains "
+    "on a CPU; option A shortcuts as resnet20",
+)
+def resnet20_deform(num_classes: int = 10, in_channels: int = 3) -> ResNet:
+    model = _cifar_builder(20, residual=True)(num_classes, in_channels)
+    make_deformable(model.layer3)
+    return model

@@ -6,7 +6,8 @@ import inspect
 from torch import nn
 
 # Importing the family modules registers their models.
-from cnnlab.models import alexnet, googlenet, highway, lenet, nin, resnet, vgg  # noqa: F401
+from cnnlab.models import alexnet, densenet, dilated, googlenet, highway, lenet, nin  # noqa: F401
+from cnnlab.models import preact, resnet, vgg, zfnet  # noqa: F401
 from cnnlab.errors import CnnlabError
 from cnnlab.models.input_guard import InputGuard
 from cnnlab.models.registry import Card, builder, card, resolve

@@ -15,11 +15,23 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def pad(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
-    """Pad the two spatial axes by `padding` on every side."""
+def channel_major_zeros(shape: tuple, dtype) -> np.ndarray:
+    """Zeros of shape N×C×H×W stored channel by channel (C, N, H, W in memory): the layout the
+    convolution's output has (O × N·OH·OW), and the one im2col reads fastest, so activations and
+    gradients pass from layer to layer without transposing copies. Only the memory order differs:
+    indexing is N×C×H×W as everywhere else."""
+    n, c, h, w = shape
+    return np.zeros((c, n, h, w), dtype).transpose(1, 0, 2, 3)
+
+
+def pad(x: np.ndarray, padding: int) -> np.ndarray:
+    """Zero-pad the two spatial axes by `padding` on every side."""
     if padding == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=value)
+    n, c, h, w = x.shape
+    padded = channel_major_zeros((n, c, h + 2 * padding, w + 2 * padding), x.dtype)
+    padded[:, :, padding : padding + h, padding : padding + w] = x
+    return padded
 
 
 def windows(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
@@ -33,7 +45,7 @@ def fold(window_grads: np.ndarray, padded_shape: tuple, stride: int) -> np.ndarr
     """The adjoint of `windows`: add the gradient of every kernel position back onto the pixels
     it saw. Overlapping windows (stride < kernel) add up, which is why this is a sum, not a copy."""
     kh, kw, _, _, oh, ow = window_grads.shape
-    grad = np.zeros(padded_shape, dtype=window_grads.dtype)
+    grad = channel_major_zeros(padded_shape, window_grads.dtype)
     for u in range(kh):
         for v in range(kw):
             grad[:, :, u : u + stride * oh : stride, v : v + stride * ow : stride] += window_grads[u, v]

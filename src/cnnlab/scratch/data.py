@@ -56,13 +56,22 @@ def prepare(images: np.ndarray, size: int, mean, std) -> np.ndarray:
     return ((x - mean) / std).astype(np.float32)
 
 
-def random_shift(x: np.ndarray, pixels: int, rng: np.random.Generator) -> np.ndarray:
-    """Every image moved by its own random offset of up to ±`pixels` in each direction, the border
-    repeated into the gap: the cheapest augmentation, and it teaches tolerance to position."""
+def random_shift(x: np.ndarray, pixels: int, rng: np.random.Generator, fill: str | float = "edge") -> np.ndarray:
+    """Every image moved by its own random offset of up to ±`pixels` in each direction: the
+    cheapest augmentation, and it teaches tolerance to position. The gap is filled with the
+    repeated border (`fill="edge"`), or with a constant: 0 on normalised images is the main
+    trainer's `crop:PAD` (the paper's padded crops for CIFAR-10)."""
     n, _, h, w = x.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (pixels, pixels), (pixels, pixels)), mode="edge")
+    margins = ((0, 0), (0, 0), (pixels, pixels), (pixels, pixels))
+    padded = np.pad(x, margins, mode="edge") if fill == "edge" else np.pad(x, margins, constant_values=fill)
     dy, dx = rng.integers(0, 2 * pixels + 1, size=(2, n))
     return sliding_window_view(padded, (h, w), axis=(2, 3))[np.arange(n), :, dy, dx]
+
+
+def random_flip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each image mirrored left-right with probability 1/2 (the main trainer's `flip`)."""
+    flip = rng.random(len(x)) < 0.5
+    return np.where(flip[:, None, None, None], x[..., ::-1], x)
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator | None = None):

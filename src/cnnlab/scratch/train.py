@@ -8,9 +8,9 @@ import time
 import numpy as np
 
 from cnnlab.scratch.data import batches
-from cnnlab.scratch.layers import Sequential
+from cnnlab.scratch.layers import Layer
 from cnnlab.scratch.losses import softmax_cross_entropy
-from cnnlab.scratch.optim import SGD
+from cnnlab.scratch.optim import Optimizer
 
 
 def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
@@ -19,8 +19,8 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
     return base_lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
 
 
-def train_step(model: Sequential, optimizer: SGD, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """One SGD step on a batch; returns (loss, logits) as seen before the update."""
+def train_step(model: Layer, optimizer: Optimizer, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """One optimiser step on a batch; returns (loss, logits) as seen before the update."""
     logits = model(x)
     loss, dlogits = softmax_cross_entropy(logits, y)
     model.backward(dlogits)
@@ -44,7 +44,7 @@ def train_epoch(model, optimizer, x, y, batch_size, rng, on_step=None) -> dict:
     return {"loss": loss_sum / seen, "top1": correct / seen, "images_per_s": seen / seconds, "seconds": seconds}
 
 
-def evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> dict:
+def evaluate(model: Layer, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> dict:
     """Mean loss and top-1 accuracy in evaluation mode."""
     model.eval()
     loss_sum, correct = 0.0, 0

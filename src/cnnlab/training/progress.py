@@ -17,7 +17,8 @@ API:
                quiet=False)
 
 `EpochBar` is a tqdm bar (steps, elapsed, time left) with loss, top-1 accuracy and images/s in its
-postfix; with `quiet=True`, or when stderr is not a terminal, it prints nothing. `epoch_line` returns the one-line epoch summary
+postfix; when stderr is not a terminal it prints a plain progress line every 30 s instead; with
+`quiet=True` it prints nothing. `epoch_line` returns the one-line epoch summary
 (`epoch 3/10  train loss 0.4100 acc 87.00%  val loss ... acc ...  lr 0.1  5,120 img/s  12.3s`);
 any of `val`, `test`, `lr`, `images_per_s` may be None and is then left out. `print_line` prints
 through tqdm so a line never tears an open bar, and is silent when quiet.
@@ -26,19 +27,31 @@ through tqdm so a line never tears an open bar, and is silent when quiet.
 from __future__ import annotations
 
 import sys
+import time
 
 from tqdm.auto import tqdm
 
 
 class EpochBar:
-    """A progress bar for one epoch: steps done, time left, and the latest loss/accuracy/speed."""
+    """A progress bar for one epoch: steps done, time left, and the latest loss/accuracy/speed.
 
-    def __init__(self, epoch: int, epochs: int, total_steps: int, quiet: bool = False, desc: str | None = None):
+    At a terminal it is a tqdm bar. Elsewhere (a log file, nohup, CI) a bar's redraws are noise,
+    so it prints one plain line every `PLAIN_EVERY` seconds instead: step, epoch, images/s, ETA."""
+
+    PLAIN_EVERY = 30.0  # seconds between plain progress lines when stderr is not a terminal
+
+    def __init__(self, epoch: int, epochs: int, total_steps: int, quiet: bool = False, desc: str | None = None,
+                 done: int = 0):
+        """`done`: steps of this epoch already taken (an epoch resumed in its middle)."""
         self._bar = None
-        # A bar is for a person at a terminal; in a log file its redraws are noise, the epoch lines suffice.
-        if not quiet and sys.stderr.isatty():
+        self.epoch, self.epochs, self.total, self.done, self._first = epoch, epochs, total_steps, done, done
+        self._plain = not quiet and not sys.stderr.isatty()
+        self._started = self._printed = time.monotonic()
+        self._images_per_s: float | None = None
+        if not quiet and not self._plain:
             self._bar = tqdm(
                 total=total_steps,
+                initial=done,
                 desc=desc or f"epoch {epoch}/{epochs}",
                 unit="step",
                 leave=False,
@@ -47,10 +60,22 @@ class EpochBar:
             )
 
     def advance(self, steps: int = 1) -> None:
+        self.done += steps
         if self._bar is not None:
             self._bar.update(steps)
+        elif self._plain and time.monotonic() - self._printed >= self.PLAIN_EVERY:
+            self._printed = time.monotonic()
+            print_line(self.plain_line())
+
+    def plain_line(self) -> str:
+        """`epoch 3/10  step 120/391  5,120 img/s  ETA 1m 23s` (the ETA of this epoch)."""
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        left = (self.total - self.done) * elapsed / max(self.done - self._first, 1)
+        speed = f"  {self._images_per_s:,.0f} img/s" if self._images_per_s else ""
+        return f"epoch {self.epoch}/{self.epochs}  step {self.done:,}/{self.total:,}{speed}  ETA {_duration(left)}"
 
     def show(self, *, loss: float | None = None, top1: float | None = None, images_per_s: float | None = None) -> None:
+        self._images_per_s = images_per_s or self._images_per_s
         if self._bar is None:
             return
         postfix = {}
@@ -65,6 +90,12 @@ class EpochBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def _split(name: str, metrics: dict | None) -> str:
@@ -96,6 +127,20 @@ def epoch_line(
     if seconds is not None:
         text += f"  {seconds:.1f}s"
     return text
+
+
+def header_line(*, model: str, parameters: int, data: dict, recipe: str | None, device: str, precision: str,
+                threads: int, run: str, resumed: str | None = None) -> str:
+    """What a run is, in one line, before its first step: model, data and how its images are fitted
+    to the model (grey, resized, padded), recipe, where and how it computes, and the run folder."""
+    sizes = f"{data.get('train_size', 0):,} train, {data.get('val_size', 0):,} val, {data.get('test_size', 0):,} test"
+    native = data.get("native_shape")
+    shape = "x".join(map(str, data.get("input_shape", [])))
+    fitted = "; ".join(data.get("adapt") or []) or "as stored"
+    images = f"{'x'.join(map(str, native))} -> {shape}: {fitted}" if native else f"{shape}: {fitted}"
+    start = f"resuming {run} at {resumed}" if resumed else f"run {run}"
+    return (f"{model} ({parameters:,} parameters) | {data.get('dataset')}: {sizes}; images {images} | "
+            f"recipe {recipe or 'none'} | {device}, {precision}, {threads} thread{'s' if threads > 1 else ''} | {start}")
 
 
 def print_line(text: str, quiet: bool = False) -> None:

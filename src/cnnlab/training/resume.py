@@ -16,7 +16,7 @@ from cnnlab.run.checkpoint import SCRATCH, check_trainer_state, load_checkpoint
 from cnnlab.training.settings import TrainSettings
 from cnnlab.training.spec import TrainSpec
 
-EXTENDABLE = ("epochs", "max_steps", "threads")  # the settings a resumed run may change
+EXTENDABLE = ("epochs", "max_steps", "threads", "early_stop")  # the settings a resumed run may change
 
 
 def _flags(names) -> str:
@@ -52,8 +52,9 @@ def resume_spec(run: str | os.PathLike, overrides: dict, *, model: str | None = 
     _, state, folder = load_checkpoint(run, "last")
     check_trainer_state(state, folder)
     _refuse_finished(run, settings, state)
-    for name, value in config.get("checkpoints", {}).items():  # the run's own cadence, unless given
-        options.setdefault(name, value)
+    for name, value in config.get("options", {}).items():  # the run's own cadence and logging, unless given
+        if name in TrainSpec.OPTIONS:
+            options.setdefault(name, value)
     return TrainSpec(model=config["model"], settings=settings, recipe=config.get("recipe"),
                      model_kwargs=config["model_kwargs"], input_shape=tuple(config["input_shape"]),
                      data_dir=data_dir_of(config, data_dir), resume=run, **options)
@@ -64,6 +65,11 @@ def _refuse_finished(run: Path, settings: TrainSettings, state: dict) -> None:
     if settings.max_steps is not None and step >= settings.max_steps:
         raise CnnlabError(f"{run} has finished: it reached --max-steps {settings.max_steps}; to train it longer, "
                           f"resume with --max-steps N (N > {step})")
+    best = state.get("best") or {}
+    if settings.early_stop is not None and best and epoch - best["epoch"] >= settings.early_stop:
+        raise CnnlabError(f"{run} stopped early: no better validation accuracy for {epoch - best['epoch']} epochs "
+                          f"since epoch {best['epoch']}; to train it longer, resume with --early-stop N "
+                          f"(N > {epoch - best['epoch']})")
     if settings.epochs is not None and epoch >= settings.epochs:
         raise CnnlabError(f"{run} has finished its {settings.epochs} epochs; to train it longer, resume with "
                           f"--epochs N (N > {epoch})")

@@ -63,6 +63,7 @@ class TrainSettings:
     log_interval: int = 50  # steps between reads of the on-device metrics
     workers: int = 2
     threads: int | None = None  # PyTorch threads on CPU (None: its default); tiny models run faster on 1
+    early_stop: int | None = None  # stop after this many epochs without a better validation top-1
 
     def validate(self) -> "TrainSettings":
         positive = {"batch_size": self.batch_size, "lr": self.lr}
@@ -70,7 +71,7 @@ class TrainSettings:
             positive["epochs"] = self.epochs
         if self.max_steps is not None:
             positive["max_steps"] = self.max_steps
-        for name in ("eval_batch_size", "threads", "train_per_class"):
+        for name in ("eval_batch_size", "threads", "train_per_class", "early_stop"):
             if getattr(self, name) is not None:
                 positive[name] = getattr(self, name)
         for name, value in positive.items():

@@ -35,7 +35,11 @@ class TrainSpec:
     quiet: bool = False
     checkpoint_every: int | None = None  # optimizer steps between mid-epoch checkpoints
     checkpoint_minutes: float | None = CHECKPOINT_MINUTES  # training minutes between them
+    tensorboard: bool = False  # also write the metrics as TensorBoard scalars (RUN/tensorboard/)
     resume: Path | None = None  # set by `training.resume.resume_spec` only
+
+    # how the run is kept, not what it computes: recorded in config.json, kept by a resumed run
+    OPTIONS = ("checkpoint_every", "checkpoint_minutes", "tensorboard")
 
     def validate(self) -> TrainSpec:
         if self.checkpoint_every is not None and self.checkpoint_every < 1:

@@ -42,11 +42,11 @@ from cnnlab.run.checkpoint import FORMAT, check_trainer_state, load_checkpoint, 
 from cnnlab.run.layout import refuse_existing_run_dir, remove_stale_temporaries
 from cnnlab.run.model import load_weights
 from cnnlab.run.predictions import save_predictions
-from cnnlab.training import distributed
+from cnnlab.training import distributed, tensorboard
 from cnnlab.training.control import Control, StopSignals
 from cnnlab.training.metrics import Running
 from cnnlab.training.optim import Schedule, build_optimizer
-from cnnlab.training.progress import EpochBar, epoch_line, print_line
+from cnnlab.training.progress import EpochBar, epoch_line, header_line, print_line
 from cnnlab.training.settings import TrainSettings
 from cnnlab.training.spec import Start, TrainSpec
 
@@ -155,15 +155,15 @@ def optimizer_groups(model: nn.Module, start: Start | None) -> tuple[list[dict],
     return groups, [model.get_submodule(name) for name in start.frozen]
 
 
-def new_config(spec: TrainSpec, settings, model_kwargs, input_shape, data, place, precision, start) -> dict:
+def new_config(spec: TrainSpec, model_kwargs, input_shape, data, place, precision, start) -> dict:
     config = {
         "model": spec.model,
         "model_kwargs": model_kwargs,
         "input_shape": list(input_shape),
         "dataset": data.describe(),
-        "train": settings.to_dict(),
+        "train": spec.settings.to_dict(),
         "recipe": spec.recipe,
-        "seed": settings.seed,
+        "seed": spec.settings.seed,
         "device": str(place.device),
         "precision": precision,
         "world_size": place.world_size,
@@ -178,73 +178,103 @@ def new_config(spec: TrainSpec, settings, model_kwargs, input_shape, data, place
 def train(spec: TrainSpec, *, data=None, start: Start | None = None) -> RunResult:
     """Train as `spec` says (a new run, or `spec.resume` continued) and write the run directory.
     `data`: loaders as `cnnlab.data.loaders.build_loaders` returns them (built from the settings
-    when None); `start`: a transfer's starting point."""
-    from cnnlab.models import card, create, resolve
+    when None); `start`: a transfer's starting point (read from config.json on resume)."""
+    from cnnlab.models import card, resolve
 
-    model_name = resolve(spec.model)
-    settings = spec.settings.validate()
-    spec.validate()
+    spec = dataclasses.replace(spec, model=resolve(spec.model), settings=spec.settings.validate()).validate()
+    if spec.tensorboard:
+        tensorboard.require()
     config = rundir.read_config(spec.resume) if spec.resume is not None else None
-    if config is not None and start is None:
+    if start is None and config is not None:
         start = Start.from_config(config)
     if spec.resume is None and spec.out is not None and not distributed.launched():
-        refuse_existing_run_dir(spec.out)  # before any work (under torchrun rank 0 checks, below)
-    input_shape = tuple(spec.input_shape or card(model_name).input_shape)
-
+        refuse_existing_run_dir(spec.out)  # before any work (under torchrun rank 0 checks, in _open)
+    input_shape = tuple(spec.input_shape or card(spec.model).input_shape)
     place = distributed.setup(spec.device)
     threads_before = torch.get_num_threads()
-    if place.device.type == "cpu" and settings.threads:
-        torch.set_num_threads(settings.threads)  # for this run only: restored below
-    lock = None
+    if place.device.type == "cpu" and spec.settings.threads:
+        torch.set_num_threads(spec.settings.threads)  # for this run only: restored below
+    lock = trainer = None
     try:
-        precision = resolve_precision(settings.precision, place.device)
-        if place.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-        seed_everything(settings.seed)
+        seed_everything(spec.settings.seed)
         if data is None:
-            data = build_data(settings, input_shape, place, spec.data_dir, spec.download)
-        model_kwargs = spec.model_kwargs or default_model_kwargs(model_name, len(data.classes), input_shape)
-        model = start.model if start is not None and start.model is not None else create(model_name, **model_kwargs)
-        seed_everything(settings.seed + place.rank)  # dropout differs across ranks, repeats across runs
-        groups, frozen = optimizer_groups(model, start)
-        trainer = _Trainer(model, settings, data, place, precision, groups, frozen, spec.quiet or not place.is_main)
-        run_dir, failure = None, None
-        if place.is_main:
-            try:
-                run_dir = spec.resume or rundir.new_run_dir(spec.out, model_name, settings.dataset, spec.runs_root)
-                lock = rundir.RunLock(run_dir).acquire()
-                remove_stale_temporaries(run_dir)  # left by a process that was killed while writing
-            except CnnlabError as error:
-                failure = error
-        if distributed.any_true(failure is not None, place.device):  # every rank stops, not only the one that failed
-            raise failure or CnnlabError("rank 0 could not open the run directory (its error says why)")
-        if spec.resume is not None:
-            weights, state, folder = load_checkpoint(spec.resume, "last")
-            trainer.load(weights, check_trainer_state(state, folder), folder)
-            config["train"] = settings.to_dict()
-        else:
-            config = new_config(spec, settings, model_kwargs, input_shape, data, place, precision, start)
-        config["checkpoints"] = {"checkpoint_every": spec.checkpoint_every, "checkpoint_minutes": spec.checkpoint_minutes}
-        if run_dir is not None:
-            rundir.write_config(run_dir, config)
-            if spec.resume is not None:
-                rundir.rewrite_metrics(run_dir, trainer.history)  # drops a torn line, restores a lost epoch
+            data = build_data(spec.settings, input_shape, place, spec.data_dir, spec.download)
+        trainer, model_kwargs = _build(spec, input_shape, data, start, place)
+        run_dir, lock = _open(spec, place)
+        config = _begin(spec, trainer, run_dir, config or new_config(spec, model_kwargs, input_shape, data, place,
+                                                                      trainer.precision, start))
         with StopSignals() as signals:
             control = Control(signals, spec.checkpoint_every, spec.checkpoint_minutes, place.world_size)
             return trainer.fit(run_dir, control)
     finally:
+        if trainer is not None and trainer.scalars is not None:
+            trainer.scalars.close()
         if lock is not None:
             lock.release()
         distributed.teardown()
         torch.set_num_threads(threads_before)
 
 
+def _build(spec: TrainSpec, input_shape, data, start: Start | None, place) -> tuple[_Trainer, dict]:
+    """The model (the zoo's, or the transfer's prebuilt one) inside a trainer; its builder arguments."""
+    from cnnlab.models import create
+
+    model_kwargs = spec.model_kwargs or default_model_kwargs(spec.model, len(data.classes), input_shape)
+    model = start.model if start is not None and start.model is not None else create(spec.model, **model_kwargs)
+    seed_everything(spec.settings.seed + place.rank)  # dropout differs across ranks, repeats across runs
+    groups, frozen = optimizer_groups(model, start)
+    precision = resolve_precision(spec.settings.precision, place.device)
+    trainer = _Trainer(model, spec.settings, data, place, precision, groups, frozen, spec.quiet or not place.is_main)
+    return trainer, model_kwargs
+
+
+def _open(spec: TrainSpec, place) -> tuple[Path | None, rundir.RunLock | None]:
+    """Rank 0 creates (or reopens) the run directory and takes its lock; if it cannot, every rank
+    stops, not only the one that failed."""
+    run_dir = lock = failure = None
+    if place.is_main:
+        try:
+            run_dir = spec.resume or rundir.new_run_dir(spec.out, spec.model, spec.settings.dataset, spec.runs_root)
+            lock = rundir.RunLock(run_dir).acquire()
+            remove_stale_temporaries(run_dir)  # left by a process that was killed while writing
+        except CnnlabError as error:
+            failure = error
+    if distributed.any_true(failure is not None, place.device):
+        raise failure or CnnlabError("rank 0 could not open the run directory (its error says why)")
+    return run_dir, lock
+
+
+def _begin(spec: TrainSpec, trainer: _Trainer, run_dir: Path | None, config: dict) -> dict:
+    """Load the checkpoint of a resumed run, write config.json (and repair metrics.jsonl from the
+    checkpoint), print the header line, open TensorBoard. Returns the config."""
+    if spec.resume is not None:
+        weights, state, folder = load_checkpoint(spec.resume, "last")
+        trainer.load(weights, check_trainer_state(state, folder), folder)
+        config["train"] = spec.settings.to_dict()
+    config["options"] = {name: getattr(spec, name) for name in TrainSpec.OPTIONS}
+    if run_dir is None:
+        return config
+    rundir.write_config(run_dir, config)
+    if spec.resume is not None:
+        rundir.rewrite_metrics(run_dir, trainer.history)  # drops a torn line, restores a lost epoch
+    resumed = f"epoch {trainer.epoch + 1}, step {trainer.step:,}" if spec.resume is not None else None
+    print_line(header_line(model=spec.model, parameters=sum(p.numel() for p in trainer.net.parameters()),
+                           data=config["dataset"], recipe=config.get("recipe"), device=str(trainer.device),
+                           precision=trainer.precision, threads=torch.get_num_threads(), run=str(run_dir),
+                           resumed=resumed), spec.quiet)
+    if spec.tensorboard:
+        trainer.scalars = tensorboard.Scalars(run_dir, trainer.step if spec.resume is not None else None)
+    return config
+
+
 class _Trainer:
     """The state of one run: model, optimizer, schedule, counters; `fit` runs the epochs."""
 
     def __init__(self, model, settings: TrainSettings, data, place, precision, groups, frozen, quiet):
-        self.settings, self.data, self.place, self.quiet = settings, data, place, quiet
+        self.settings, self.data, self.place, self.quiet, self.precision = settings, data, place, quiet, precision
         self.device = place.device
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.channels_last = self.device.type == "cuda"
         self.autocast = autocast_for(precision, self.device)
         self.frozen = list(frozen)
@@ -263,6 +293,8 @@ class _Trainer:
         if settings.compile:
             self.forward = torch.compile(self.forward, mode=None if settings.compile == "default" else settings.compile)
         self.optimizer = build_optimizer(groups, settings, self.device)
+        if settings.early_stop is not None and data.val is None:
+            raise CnnlabError("--early-stop watches the validation split: add --val-split (e.g. 0.1)")
         self.steps_per_epoch = len(data.train)
         if self.steps_per_epoch == 0:
             raise CnnlabError(f"the training set is smaller than one batch of {settings.batch_size}: lower --batch-size")
@@ -277,6 +309,7 @@ class _Trainer:
         self.running = Running(self.device)  # the current epoch's sums (saved in mid-epoch checkpoints)
         self.position: dict | None = None  # where a resumed epoch continues
         self.checkpoint: Path | None = None
+        self.scalars = None  # TensorBoard, when asked for (rank 0)
 
     # --- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict:
@@ -335,8 +368,7 @@ class _Trainer:
         self.set_train_mode()
         done = self.running.steps_taken
         bar = EpochBar(self.epoch + 1, self.epochs, min(self.steps_per_epoch, self.total_steps - self.step + done),
-                       self.quiet)
-        bar.advance(done)
+                       self.quiet, done=done)
         started, interval = time.perf_counter(), self.settings.log_interval
         try:
             for x, y in self.data.train:
@@ -378,9 +410,17 @@ class _Trainer:
         self.running.seconds += now - started
         return now
 
+    def stalled(self) -> int | None:
+        """Epochs since the best validation top-1, once that reaches --early-stop; else None."""
+        patience, best = self.settings.early_stop, self.best
+        if patience is None or best is None or best["metric"] != "val_top1":
+            return None
+        waited = self.epoch - best["epoch"]
+        return waited if waited >= patience else None
+
     def fit(self, run_dir: Path | None, control: Control) -> RunResult:
         self.lr = self.settings.lr * self.schedule.factor(self.step)
-        while self.epoch < self.epochs and self.step < self.total_steps:
+        while self.epoch < self.epochs and self.step < self.total_steps and self.stalled() is None:
             stopped = self.train_epoch(run_dir, control)
             if stopped:
                 return self.result(run_dir, stopped)
@@ -403,12 +443,17 @@ class _Trainer:
             control.checkpointed()
             if run_dir is not None:
                 rundir.append_metrics(run_dir, records)
+                if self.scalars is not None:
+                    self.scalars.write(records)
                 print_line(epoch_line(epoch=self.epoch, epochs=self.epochs, train=train, val=val and val.metrics,
                                       test=test.metrics, lr=self.lr, seconds=self.elapsed,
                                       images_per_s=train["images_per_s"]), self.quiet)
             stopped = control.settle()
             if stopped:
                 return self.result(run_dir, stopped)
+        if self.stalled() is not None:
+            print_line(f"early stop: no better validation accuracy for {self.stalled()} epochs; the best is epoch "
+                       f"{self.best['epoch']} ({100 * self.best['value']:.2f}%)", self.quiet)
         return self.result(run_dir, 0)
 
     def result(self, run_dir, stopped: int) -> RunResult:

@@ -3,7 +3,7 @@
 The head is found by asking the builder, not by guessing from names: the state-dict entries whose
 shape changes with `num_classes` are the classifier(s) (one `fc` in a ResNet, the last 1x1
 convolution in NIN, the main and auxiliary classifiers in GoogLeNet). Models are built on the
-meta device for this, so even VGG costs no memory.
+meta device for this (`cnnlab.models.probe`), so even VGG costs no memory.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ def meta_state_shapes(name: str, kwargs: dict) -> dict[str, torch.Size]:
 @lru_cache(maxsize=None)
 def _meta_state_shapes(name: str, kwargs: tuple) -> tuple:
     from cnnlab.models import create
+    from cnnlab.models.probe import build_on_meta
 
-    with torch.device("meta"):
-        model = create(name, **dict(kwargs))
+    model = build_on_meta(lambda: create(name, guard=False, **dict(kwargs)))
     return tuple((key, value.shape) for key, value in model.state_dict().items())
 
 

@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.viz.figure import display_image, heat_overlay, panels, save, show_image, tile_figure
+from cnnlab.viz.figure import display_image, overlay, rgb, save, tile_figure
 from cnnlab.viz.subject import Subject, conv_layers, resolve_layer_name
 
 DEFAULT_LAYERS = 8  # most layers drawn when none are chosen (spread over the network's depth)
+OVERLAY = "inferno"
 
 
 def capture(model: nn.Module, x: torch.Tensor, names: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -59,7 +60,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: list[str]) -> dict[s
 
 
 def plot_activations(subject: Subject, x: torch.Tensor, out_dir, layers: list[str] | None = None, max_channels: int = 100,
-                     stem: str = "activations"):
+                     stem: str = "image"):
     """One figure per layer: its first `max_channels` response maps on one shared colour scale.
     Returns [(png path, tiles drawn)]."""
     results = []
@@ -69,7 +70,7 @@ def plot_activations(subject: Subject, x: torch.Tensor, out_dir, layers: list[st
         title = f"{subject.title}: {name} responses\n{shown}, {maps.shape[1]}x{maps.shape[2]}, one colour scale"
         fig, _, _ = tile_figure(tiles, [f"ch {i}" for i in range(len(tiles))], title, cmap="viridis",
                                 vmin=float(tiles.min()), vmax=float(tiles.max()), colorbar="response")
-        results.append((save(fig, out_dir / f"{stem}-{name}.png"), tiles))
+        results.append((save(fig, out_dir / f"{stem}-activations-{name}.png"), tiles))
     return results
 
 
@@ -79,7 +80,7 @@ def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def plot_overlay(subject: Subject, x: torch.Tensor, out_dir, layer: str, channels: list[int] | None = None,
-                 count: int = 6, stem: str = "overlay"):
+                 count: int = 6, stem: str = "image"):
     """Chosen channels' responses (default: the `count` strongest for this image), upsampled and laid
     over the image, each on the scale [0, strongest response among the channels shown]."""
     name = resolve_layer_name(subject.model, layer)
@@ -92,11 +93,8 @@ def plot_overlay(subject: Subject, x: torch.Tensor, out_dir, layer: str, channel
     image = display_image(x, subject.mean, subject.std)
     heat = upsample(np.maximum(maps[channels], 0), image.shape[:2])
     top = float(heat.max()) or 1.0
-    fig, axes = panels(len(channels) + 1, f"{subject.title}\n{name}: responses over the image (ReLU, one scale)",
-                       ncols=min(len(channels) + 1, 7), label_lines=1)
-    show_image(axes[0], image)
-    axes[0].set_title("input")
-    for ax, channel, h in zip(axes[1:], channels, heat):
-        heat_overlay(ax, image, h, top, cmap="inferno")
-        ax.set_title(f"ch {channel}")
-    return save(fig, out_dir / f"{stem}-{name}.png"), heat
+    tiles = np.stack([rgb(image)] + [overlay(image, h, top, OVERLAY) for h in heat])
+    fig, _, _ = tile_figure(tiles, ["input"] + [f"ch {c}" for c in channels],
+                            f"{subject.title}\n{name}: responses over the image (ReLU, one scale)",
+                            ncols=min(len(channels) + 1, 7), cmap=OVERLAY, vmin=0.0, vmax=top, colorbar="response")
+    return save(fig, out_dir / f"{stem}-overlay-{name}.png"), heat

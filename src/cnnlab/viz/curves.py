@@ -26,7 +26,7 @@ def plot_curves(runs: list[str | Path], out_path: str | Path):
     """Returns (png path, {run label: {(split, key): (epochs, values)}})."""
     panels = [("loss", "loss", lambda v: v), ("top1", "top-1 error (%)", lambda v: 100 * (1 - v)),
               ("lr", "learning rate", lambda v: v)]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     drawn: dict[str, dict] = {}
     for i, run in enumerate(runs):
@@ -42,7 +42,9 @@ def plot_curves(runs: list[str | Path], out_path: str | Path):
                 epochs, values = series(records, split, key)
                 if len(epochs):
                     drawn[label][(split, key)] = (epochs, transform(values))
-                    ax.plot(epochs, transform(values), color=colours[i % len(colours)], **style,
+                    # one epoch is one point: a line of one point would be invisible
+                    shape = {**style, "marker": "o", "ms": 6} if len(epochs) == 1 else style
+                    ax.plot(epochs, transform(values), color=colours[i % len(colours)], **shape,
                             label=f"{label} {split}")
     for ax, (key, name, _) in zip(axes, panels):
         ax.set_xlabel("epoch")
@@ -53,8 +55,13 @@ def plot_curves(runs: list[str | Path], out_path: str | Path):
             ax.set_yscale("log")
     handles, labels = axes[0].get_legend_handles_labels()
     # legend columns fill top to bottom: one column per run (its train, val, test), or one row for a single run
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels) if len(runs) == 1 else min(len(runs), 4),
-               frameon=False)
+    ncols = len(labels) if len(runs) == 1 else min(len(runs), 4)
+    legend_in = 0.25 * -(-len(labels) // max(ncols, 1))
+    fig.set_figheight(fig.get_figheight() + legend_in)
+    # margins by arithmetic: a layout engine costs more than the drawing (the report runs after every training)
+    fig.subplots_adjust(left=0.055, right=0.99, top=1 - 0.4 / fig.get_figheight(),
+                        bottom=(0.75 + legend_in) / fig.get_figheight(), wspace=0.22)
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.02), ncols=ncols, frameon=False)
     return save(fig, out_path), drawn
 
 

@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnnlab.errors import CnnlabError
-from cnnlab.viz.figure import display_image, panels, save, show_image
+from cnnlab.viz.figure import RED, display_image, pad_row, rgb, save, tile_figure
+from cnnlab.viz.sanity import SanityCheck, randomisation_check
+from cnnlab.viz.sanity import tiles as sanity_tiles
 from cnnlab.viz.subject import Subject, resolve_layer_name
 
 PASS_THROUGH = (nn.LocalResponseNorm, nn.Dropout, nn.BatchNorm2d, nn.Identity)
@@ -109,20 +111,41 @@ def projections(model: nn.Module, x: torch.Tensor, input_shape, layer: str, coun
     return results
 
 
-def plot_deconv(subject: Subject, x: torch.Tensor, out_dir, layer: str, count: int = 9, stem: str = "deconv"):
+def deconv_check(model: nn.Module, x: torch.Tensor, input_shape, layer: str, **options) -> SanityCheck:
+    """The model-randomisation check of the strongest activation's projection (its magnitude,
+    summed over colour channels), randomising the stack's convolutions from `layer` down: the
+    layers above it play no part in the projection."""
+    stack = layer_stack(model, input_shape, layer)
+    cascade = [name for name, module in stack if isinstance(module, nn.Conv2d)][::-1]
+    return randomisation_check(model, lambda m: np.abs(projections(m, x, input_shape, layer, 1)[0][2]).sum(0),
+                               cascade, method="deconvnet", **options)
+
+
+def plot_deconv(subject: Subject, x: torch.Tensor, out_dir, layer: str, count: int = 9, stem: str = "image",
+                sanity: bool = True):
     """The image and the projections of `layer`'s `count` strongest channels, each contrast-stretched
-    to [0, 1] around zero (grey = 0) as in the paper's figures. Returns (png path, projections)."""
+    to [0, 1] around zero (grey = 0) as in the paper's figures; with `sanity`, a second row: the
+    strongest projection's magnitude as the weights are randomised. Returns (png path,
+    projections, SanityCheck or None)."""
     name = resolve_layer_name(subject.model, layer)
     results = projections(subject.model, x, subject.input_shape, name, count)
+    check = deconv_check(subject.model, x, subject.input_shape, name) if sanity else None
     image = display_image(x, subject.mean, subject.std)
-    fig, axes = panels(len(results) + 1, f"{subject.title}\n{name}: deconvnet projections of the strongest activations",
-                       ncols=min(len(results) + 1, 5), label_lines=1)
-    show_image(axes[0], image)
-    axes[0].set_title("input")
-    for ax, (c, peak, projection) in zip(axes[1:], results):
-        show_image(ax, stretch(projection))
-        ax.set_title(f"ch {c}, max {peak:.3g}")
-    return save(fig, out_dir / f"{stem}-{name}.png"), results
+    ncols = max(len(results), len(check.steps) if check else 0) + 1
+    tiles = [rgb(image)] + [rgb(stretch(projection)) for _, _, projection in results]
+    labels = ["input"] + [f"ch {c}, max {peak:.3g}" for c, peak, _ in results]
+    colours = ["black"] * len(tiles)
+    pad_row(tiles, labels, colours, ncols)
+    if check:
+        row = sanity_tiles(check, lambda m: rgb(m / (m.max() or 1.0)), f"trained weights\n|ch {results[0][0]}|")
+        for whole, part in zip((tiles, labels, colours), row):
+            whole += part
+        pad_row(tiles, labels, colours, ncols)
+    fig, _, _ = tile_figure(np.stack(tiles), labels,
+                            f"{subject.title}\n{name}: deconvnet projections of the strongest activations",
+                            ncols=ncols, label_colors=colours, caption=check.verdict if check else "",
+                            caption_color=RED if check and check.flagged else "black")
+    return save(fig, out_dir / f"{stem}-deconv-{name}.png"), results, check
 
 
 def stretch(projection: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np  # noqa: E402
 DPI = 100  # figures are sized in inches for reading at 100 % zoom
 FONT = 11  # points: body text, tick labels
 TILE_FONT = 9  # points: labels over grid tiles
+RED = "#b00000"  # what a reader must not miss: an empty map, a flagged method
 
 plt.rcParams.update(
     {
@@ -44,13 +46,19 @@ replace_existing: ContextVar[bool] = ContextVar("replace_existing", default=Fals
 
 
 def save(fig, path: str | os.PathLike) -> Path:
-    """Write `fig` as PNG atomically and close it, so long loops never leak figures. An existing
-    file is replaced only under `replace_existing`, and never a run's own files."""
+    """Write `fig` atomically (PNG, or the format of the suffix) and close it, so long loops
+    never leak figures. An existing file is replaced only under `replace_existing`, and never a
+    run's own files."""
+    return save_all(fig, [path])[0]
+
+
+def save_all(fig, paths) -> list[Path]:
+    """`save` into several files (e.g. .png and .svg of one drawing); all are checked first."""
     from cnnlab.run import check_output, write_atomic
 
-    path = check_output(path, force=replace_existing.get())
     try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, facecolor="white"))
+        checked = [check_output(path, force=replace_existing.get()) for path in paths]
+        return [write_atomic(path, lambda tmp: fig.savefig(tmp, facecolor="white")) for path in checked]
     finally:
         plt.close(fig)
 
@@ -97,12 +105,16 @@ def tile_figure(
     label_colors: list[str] | None = None,
     row_labels: list[str] | None = None,
     col_labels: list[str] | None = None,
+    caption: str = "",
+    caption_color: str = "black",
 ):
     """A figure showing `tiles` (N, h, w) maps or (N, h, w, 3) RGB in [0, 1], each labelled.
 
     Returns (figure, composed grid, ncols). Tiles are drawn big enough to read at 100 % zoom and
     the label strip is sized from the label font, whatever the tile's pixel size. `row_labels` and
-    `col_labels` label a matrix of tiles at its edges instead of tile by tile.
+    `col_labels` label a matrix of tiles at its edges instead of tile by tile. The colour bar
+    shows `cmap` on [vmin, vmax] (for RGB tiles too: heat maps laid over images); `caption` is
+    wrapped below the grid.
     """
     n, h, w = tiles.shape[:3]
     ncols = ncols or tidy_columns(n)
@@ -120,10 +132,13 @@ def tile_figure(
     grid_w_in, grid_h_in = grid.shape[1] * inch_per_px, grid.shape[0] * inch_per_px
     title_w_in = max(len(line) for line in title.split("\n")) * (FONT + 3) * 0.6 / 72 + 0.4
     fig_w = max(grid_w_in + 2 * margin_in + bar_in + rows_in, title_w_in, 4.0)
-    fig_h = grid_h_in + title_in + margin_in
+    caption = "\n".join(textwrap.fill(line, int(fig_w * 72 / (FONT * 0.6))) for line in caption.splitlines())
+    caption_in = (caption.count("\n") + 1) * FONT * 1.3 / 72 + 0.1 if caption else 0.0
+    fig_h = grid_h_in + title_in + margin_in + caption_in
     fig = plt.figure(figsize=(fig_w, fig_h))
     left = (fig_w - grid_w_in - bar_in + rows_in) / 2
-    ax = fig.add_axes([left / fig_w, margin_in / fig_h, grid_w_in / fig_w, grid_h_in / fig_h])
+    bottom = margin_in + caption_in
+    ax = fig.add_axes([left / fig_w, bottom / fig_h, grid_w_in / fig_w, grid_h_in / fig_h])
     colormap = matplotlib.colormaps[cmap].with_extremes(bad="white")
     # "auto": nearest when a pixel becomes a block (small kernels), a smoothing filter when large
     # maps are shrunk (where nearest would alias)
@@ -138,9 +153,14 @@ def tile_figure(
     for r, label in enumerate(row_labels or []):
         ax.text(-0.5 - gap, r * (h + gap) + (h - 1) / 2, label, ha="right", va="center", fontsize=TILE_FONT, clip_on=False)
     fig.suptitle(title, y=1 - 0.12 / fig_h, va="top")
+    if caption:
+        fig.text(0.5, 0.1 / fig_h, caption, ha="center", va="bottom", color=caption_color)
     if colorbar:
-        cax = fig.add_axes([(left + grid_w_in + 0.15) / fig_w, margin_in / fig_h, 0.15 / fig_w, min(grid_h_in, 4.0) / fig_h])
-        fig.colorbar(image, cax=cax, label=colorbar)
+        bar_h = min(grid_h_in, 4.0)
+        cax = fig.add_axes([(left + grid_w_in + 0.15) / fig_w, (bottom + grid_h_in - bar_h) / fig_h, 0.15 / fig_w,
+                            bar_h / fig_h])
+        scale = image if tiles.ndim == 3 else matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(vmin, vmax), cmap)
+        fig.colorbar(scale, cax=cax, label=colorbar)
     return fig, grid, ncols
 
 
@@ -153,43 +173,25 @@ def display_image(x, mean, std) -> np.ndarray:
     return image[0] if image.shape[0] == 1 else np.moveaxis(image[:3], 0, -1)
 
 
-def show_image(ax, image: np.ndarray) -> None:
-    """Draw an H×W grey or H×W×3 colour image without axes."""
-    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-    ax.set_axis_off()
-
-
-def heat_overlay(ax, image: np.ndarray, heat: np.ndarray, top: float, cmap: str = "jet") -> None:
-    """Draw `heat` (H x W, >= 0) over a grey copy of `image`: colour from the map, opacity rising
-    with the value, so the image stays visible where the map is zero."""
+def overlay(image: np.ndarray, heat: np.ndarray, top: float, cmap: str = "jet") -> np.ndarray:
+    """`heat` (H x W, >= 0) over a grey copy of `image`, as an H x W x 3 RGB array: colour from
+    the map on [0, top], opacity rising with the value, so the image stays visible where the map
+    is zero (and an empty map leaves the grey image)."""
     grey = image if image.ndim == 2 else image.mean(-1)
-    ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     level = np.clip(heat / (top or 1.0), 0, 1)
-    rgba = matplotlib.colormaps[cmap](level)
-    rgba[..., 3] = 0.15 + 0.6 * level
-    ax.imshow(rgba, interpolation="bilinear")
-    ax.set_axis_off()
+    colour = matplotlib.colormaps[cmap](level)[..., :3]
+    alpha = (0.15 + 0.6 * level)[..., None] * (level[..., None] > 0)
+    return grey[..., None] * (1 - alpha) + colour * alpha
 
 
-def panels(count: int, title: str, *, ncols: int | None = None, size: float = 2.2, label_lines: int = 2,
-           caption: bool = False):
-    """A figure of `count` equal square panels (images with a title of `label_lines` lines above
-    each), laid out by arithmetic rather than a layout engine: constrained layout costs more than
-    drawing here, and the report draws many of these. Returns (figure, [axes])."""
-    ncols = ncols or count
-    nrows = math.ceil(count / ncols)
-    gap, label_in = 0.15, 0.12 + label_lines * FONT * 1.3 / 72
-    top_in = 0.25 + (title.count("\n") + 1) * (FONT + 3) * 1.4 / 72
-    bottom_in = 0.75 if caption else 0.1  # room for two lines of caption
-    width = max(ncols * (size + gap) + gap, 5.5)
-    height = top_in + nrows * (size + label_in) + bottom_in
-    fig = plt.figure(figsize=(width, height))
-    left0 = (width - ncols * (size + gap) + gap) / 2
-    axes = []
-    for i in range(count):
-        r, c = divmod(i, ncols)
-        left = left0 + c * (size + gap)
-        bottom = height - top_in - (r + 1) * (size + label_in) + 0.02
-        axes.append(fig.add_axes([left / width, bottom / height, size / width, size / height]))
-    fig.suptitle(title, y=1 - 0.1 / height, va="top")
-    return fig, axes
+def rgb(image: np.ndarray) -> np.ndarray:
+    """An H x W grey or H x W x 3 image as H x W x 3 (tiles of one grid share a shape)."""
+    return np.repeat(image[..., None], 3, -1) if image.ndim == 2 else image
+
+
+def pad_row(tiles: list, labels: list, colours: list, ncols: int) -> None:
+    """Blank (white) tiles up to the end of the row, so the next row starts on its own."""
+    while len(tiles) % ncols:
+        tiles.append(np.ones_like(tiles[0]))
+        labels.append("")
+        colours.append("black")

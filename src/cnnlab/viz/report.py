@@ -32,16 +32,14 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
        padding: 0 1.5em; color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.8em; }
 .sub { color: #666; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; max-width: 100%; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; overflow-wrap: anywhere; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: normal; }
 th { background: #f3f3f3; }
-img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+img, svg { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
+pre { background: #f6f6f6; padding: 0.8em; font-size: 0.85em; white-space: pre-wrap; overflow-wrap: anywhere; }
 .note { color: #8a5a00; background: #fff6e0; padding: 0.4em 0.8em; border-left: 3px solid #e0a000; }
-.scroll { overflow-x: auto; }
 """
-
 
 class _Page:
     """Sections of HTML, in order; figures are embedded from their PNG files."""
@@ -62,6 +60,11 @@ class _Page:
     def figure(self, path: Path, alt: str) -> None:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         self.add(f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">')
+
+    def svg(self, path: Path, label: str) -> None:
+        """An SVG file inline (its text stays text: searchable, sharp at any zoom)."""
+        text = Path(path).read_text(encoding="utf-8")
+        self.add(text[text.index("<svg"):].replace("<svg", f'<svg role="img" aria-label="{html.escape(label)}"', 1))
 
     def attempt(self, heading: str, draw) -> object:
         """Draw one section; a user-level problem (CnnlabError) becomes a note, not a failed report."""
@@ -154,15 +157,24 @@ def summary_table(summary: dict) -> str:
         window = f"{_axes(row['kernel'])} / {_axes(row['stride'])}" if row["kernel"] else ""
         field = row["receptive_field"]
         cells = [row["name"], row["type"], "×".join(map(str, row["output_shape"])), window,
-                 f"{row['params_trainable'] + row['params_frozen']:,}", f"{row['macs']:,}",
-                 f"{_axes([a['size'] for a in field])} (jump {_axes([a['jump'] for a in field])})" if field else ""]
+                 f"{row['params_trainable'] + row['params_frozen']:,}", f"{row['macs']:,}", _field(field)]
         rows.append("<tr>" + "".join(f'<td class="num">{html.escape(c)}</td>' if i in (4, 5) else
                                      f"<td>{html.escape(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
     totals = summary["totals"]
     heads = "".join(f'<th class="num">{h}</th>' if i in (4, 5) else f"<th>{h}</th>" for i, h in enumerate(head))
     caption = (f"{summary['model']} at {'×'.join(map(str, summary['input_shape']))}: {totals['params']:,} parameters, "
                f"{totals['macs']:,} multiply-accumulates per image")
-    return (f'<p>{html.escape(caption)}</p><div class="scroll"><table><tr>{heads}</tr>{"".join(rows)}</table></div>')
+    return f'<p>{html.escape(caption)}</p><table><tr>{heads}</tr>{"".join(rows)}</table>'
+
+
+
+def _field(axes) -> str:
+    """Receptive field size and jump; after a flatten there is no jump: the field is the whole input."""
+    if not axes:
+        return ""
+    jumps = [a["jump"] for a in axes]
+    size = _axes([a["size"] for a in axes])
+    return f"{size} (whole input)" if None in jumps else f"{size} (jump {_axes(jumps)})"
 
 
 def _axes(values) -> str:
@@ -181,8 +193,9 @@ def _curves(page: _Page, run: Path, figures: Path) -> None:
 def _architecture(page: _Page, subject, figures: Path) -> None:
     from cnnlab.viz.architecture import plot_architecture
 
-    path, _ = plot_architecture(subject.model, subject.input_shape, figures / "architecture.png", subject.name)
-    page.figure(path, "architecture diagram")
+    [path], _ = plot_architecture(subject.model, subject.input_shape, figures / "architecture", subject.name,
+                                  formats=("svg",))
+    page.svg(path, "architecture graph")
     stored = subject.run / SUMMARY_JSON
     if not stored.is_file():
         raise CnnlabError(f"the run has no {SUMMARY_JSON}: write it with 'cnnlab summary {subject.run} --out ...'")
@@ -231,18 +244,29 @@ def example_indices(labels: np.ndarray, count: int = TEST_IMAGES) -> list[int]:
     return [int(np.flatnonzero(labels == k)[0]) for k in np.unique(labels)[:count]]
 
 
+SANITY_NOTE = ("Under each map, the model-randomisation check (Adebayo et al. 2018): the same map is computed again "
+               "with the weights re-initialised layer by layer from the top, and ρ is the rank correlation of the two "
+               "maps, so a map that explains what the model learned must fall to ρ near 0. A method whose maps keep "
+               "ρ ≥ {flag} is flagged in red: it shows the input rather than the model, as guided backpropagation "
+               "does in that paper.")
+
+
 def _test_images(page: _Page, subject, test, figures: Path) -> None:
     from cnnlab.viz.activations import default_layers, plot_activations
-    from cnnlab.viz.cam import plot_cam
+    from cnnlab.viz.cam import DEFAULT_RULE, default_cam_layer, plot_cam
+    from cnnlab.viz.sanity import FLAG_AT
 
     layers = default_layers(subject.model)
     layers = layers[:1] + layers[-1:] if len(layers) > 1 else layers
     labels = test.predictions.labels
-    for i in example_indices(labels):
+    page.add(f"<p>Grad-CAM at layer <code>{html.escape(default_cam_layer(subject.model, subject.input_shape))}"
+             f"</code> ({html.escape(DEFAULT_RULE)}). {html.escape(SANITY_NOTE.format(flag=FLAG_AT))}</p>")
+    for n, i in enumerate(example_indices(labels)):
         x = subject.adapt(test.images[i : i + 1])
         truth = subject.classes[labels[i]]
         page.add(f"<h3>test image {i} (class {html.escape(truth)})</h3>")
-        path, _, _ = plot_cam(subject, x, figures, "gradcam", stem=f"test{i}-cam")
-        page.figure(path, f"Grad-CAM of test image {i}")
-        for path, _ in plot_activations(subject, x, figures, layers, FEATURE_CHANNELS, stem=f"test{i}-activations"):
-            page.figure(path, f"feature maps of test image {i}")
+        path, _, _, check = plot_cam(subject, x, figures, "gradcam", stem=f"test{i}")
+        page.figure(path, f"Grad-CAM of test image {i}; {check.verdict}")
+        if n == 0:  # feature maps of one image: the first and the last convolution
+            for path, _ in plot_activations(subject, x, figures, layers, FEATURE_CHANNELS, stem=f"test{i}"):
+                page.figure(path, f"feature maps of test image {i}")

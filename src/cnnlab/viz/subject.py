@@ -35,11 +35,13 @@ class Subject:
     native_shape: tuple[int, int, int] | None = None  # the data set's own image size, for runs
     checkpoint: Path | None = None  # the checkpoint folder the weights came from, for runs
 
-    def load_input(self, path: str | os.PathLike) -> torch.Tensor:
+    def load_input(self, path: str | os.PathLike, invert: bool = False) -> torch.Tensor:
         """An image file as the model's 1 x C x H x W input, preprocessed as the run's evaluation was."""
         from cnnlab.data.preprocess import load_image
 
-        return load_image(path, self.input_shape, self.mean, self.std, native_shape=self.native_shape)
+        augment = () if self.native_shape or not self.config else self.config.get("train", {}).get("augment", ())
+        return load_image(path, self.input_shape, self.mean, self.std, native_shape=self.native_shape,
+                          augment=augment, invert=invert)  # an image folder's run: its own evaluation scale
 
     def adapt(self, images: np.ndarray) -> torch.Tensor:
         """A data set's uint8 N x C x H x W images as model inputs (evaluation preprocessing)."""
@@ -71,7 +73,7 @@ def open_subject(spec: str | os.PathLike, input_shape: tuple[int, int, int] | No
 
     if is_run(spec):
         if input_shape is not None:
-            raise CnnlabError("--input-shape is for zoo models; a run's input shape is fixed by its config.json")
+            raise CnnlabError("--input is for zoo models; a run's input shape is fixed by its config.json")
         model, config, checkpoint = load_model(spec, which)
         dataset = config.get("dataset", {})
         shape = tuple(config["input_shape"])
