@@ -24,6 +24,15 @@ def lenet_run(tmp_path_factory):
     return out
 
 
+def test_the_readmes_main_command_reaches_98_percent(tmp_path, capsys):
+    """`cnnlab train lenet5` as the README's quick start runs it: the digits recipe, every epoch."""
+    out = tmp_path / "run"
+    assert main(["train", "lenet5", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"report: {out / 'report.html'}"
+    records = [r for r in rundir.read_metrics(out) if r["split"] == "test"]
+    assert len(records) == 10 and records[-1]["top1"] >= 0.98  # the final epoch, never the best one
+
+
 def error_of(argv, capsys) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -207,6 +207,17 @@ def test_the_sanity_check_flags_a_method_that_ignores_the_weights(tmp_path, monk
                                                              open_subject("lenet5").model.parameters()))
 
 
+def test_spearman_equals_scipys_on_real_maps_with_ties():
+    """Grad-CAM-like maps: ReLU zeros (many ties), quantised values, and real CAMs' shapes."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    for shape in [(7, 7), (32, 32), (224, 224)]:
+        a = np.maximum(rng.normal(size=shape), 0)  # half of the values tied at zero
+        b = np.round(np.maximum(a + rng.normal(scale=0.5, size=shape), 0), 1)  # ties at many values
+        assert spearman(a, b) == pytest.approx(spearmanr(a.ravel(), b.ravel()).statistic, abs=1e-12)
+
+
 def test_spearman_is_undefined_only_for_a_constant_trained_map():
     a = np.arange(16.0).reshape(4, 4)
     assert spearman(a, a ** 3) == pytest.approx(1.0) and spearman(a, -a) == pytest.approx(-1.0)

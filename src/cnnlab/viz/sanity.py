@@ -129,15 +129,25 @@ def randomisation_check(model: nn.Module, saliency: Callable[[nn.Module], np.nda
 def spearman(trained: np.ndarray, other: np.ndarray) -> float | None:
     """Spearman's rank correlation of two maps (ties share their mean rank). Undefined (None)
     for a constant trained map; 0 when only `other` is constant (an empty map keeps nothing of
-    the trained map's order)."""
-    from scipy.stats import spearmanr
-
+    the trained map's order). Written here rather than taken from scipy.stats, whose import
+    (0.65 s) was a quarter of the report's time; tests check it against scipy's."""
     trained, other = np.ravel(trained), np.ravel(other)
     if np.ptp(trained) == 0:
         return None
     if np.ptp(other) == 0:
         return 0.0
-    return float(spearmanr(trained, other).statistic)
+    return float(np.corrcoef(_mean_ranks(trained), _mean_ranks(other))[0, 1])
+
+
+def _mean_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1…n of `values`, tied values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # where each run of ties begins
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return ranks
 
 
 def _mean_rho(trained: np.ndarray, maps: list[np.ndarray]) -> float | None:

@@ -9,7 +9,7 @@ same page from a local server that runs the model on uploaded or drawn images.
     record.py    the real forward pass, one record per analyzer row, with the graph's edges
     network.py   nodes (folded rows), what each stores or the page recomputes, weights, geometry
     document.py  the plan (what fits in the file) and the JSON document: network + image records
-    adapters.py  receptive-field box, graph layout, Grad-CAM and its sanity check (one call site each)
+    adapters.py  graph layout, Grad-CAM and its one-step sanity check (one call site each)
     inputs.py    which images: named files, a run's test images, or patterns; uploads
     page.py      the HTML (static/: the page's script, styles and labels)
     server.py    live mode

@@ -1,35 +1,23 @@
-"""What the explorer borrows, one small function each, so that each has one call site to swap:
+"""What the explorer takes from the rest of cnnlab, one small function each: the graph layout
+(`layout`), Grad-CAM from `cnnlab.viz.cam` (`cam_layer`, `cam_maps`) and the model-randomisation
+check of Adebayo et al. 2018 (`sanity_model`, `cam_sanity`; the correlation and its threshold are
+`cnnlab.viz.sanity`'s).
 
-- `receptive_box`: the input pixels one unit sees, from the analyzer's receptive field;
-- `layout`: where each node of the traced graph goes (columns left to right, branches stacked);
-- `cam_layer`, `cam_maps`: Grad-CAM from `cnnlab.viz.cam` (the grad-cam library);
-- `sanity_model`, `cam_sanity`: the model-randomisation check of Adebayo et al. 2018.
-
-The analyzer and the architecture/saliency pictures are being extended in parallel (effective
-padding and `Axis.box`; a traced-graph layout and the sanity check in `cnnlab.viz`); these
-functions are the explorer's versions until those land, written to the same definitions.
+The check here is one step with one seed, not the report's cascade averaged over three: the page
+computes it for every embedded image, so it re-initialises at once every weighted layer from the
+output down to the CAM layer's, and flags a correlation at or above the report's threshold.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import torch
 from torch import nn
 
-SANITY_THRESHOLD = 0.5  # Spearman ρ at or above which a map "barely changes" with random top layers
-
-
-def receptive_box(axis, unit: int) -> tuple[Fraction, Fraction]:
-    """(first, last) input pixel that unit `unit` of a layer sees along one axis; below 0 or past
-    the last pixel is padding. `axis.start` is the centre of unit 0's field, so its field starts
-    (size − 1)/2 before it (the effective padding of Araujo et al. 2019 is minus that start)."""
-    jump = axis.jump if axis.jump is not None else 0
-    first = unit * jump + axis.start - Fraction(axis.size - 1, 2)
-    return first, first + axis.size - 1
+from cnnlab.viz.sanity import FLAG_AT, spearman
 
 
 def layout(nodes: list[tuple[int, list[int]]]) -> dict[int, tuple[int, int]]:
@@ -103,12 +91,10 @@ def sanity_model(model: nn.Module, layer: str, leaves: list[str], seed: int = 0)
 def cam_sanity(randomised: nn.Module, names: list[str], x: torch.Tensor, layer: str, target: int,
                trained: np.ndarray) -> Sanity:
     """Grad-CAM of `target` with the randomised model, rank-correlated with the trained map."""
-    from scipy.stats import spearmanr
-
     shuffled = cam_maps(randomised, x, layer, [target])[0]
-    if not np.isfinite(shuffled).all() or np.ptp(trained) == 0 or np.ptp(shuffled) == 0:
+    if not np.isfinite(shuffled).all() or np.ptp(shuffled) == 0:
         return Sanity(names, None, False)
-    rho = float(spearmanr(trained.ravel(), shuffled.ravel()).statistic)
-    if not np.isfinite(rho):
+    rho = spearman(trained, shuffled)
+    if rho is None or not np.isfinite(rho):
         return Sanity(names, None, False)
-    return Sanity(names, rho, rho >= SANITY_THRESHOLD)
+    return Sanity(names, rho, rho >= FLAG_AT)

@@ -19,6 +19,7 @@ import torch
 
 from cnnlab.errors import CnnlabError
 from cnnlab.viz.explore import adapters
+from cnnlab.viz.sanity import FLAG_AT
 from cnnlab.viz.explore.network import (
     INPUT,
     VECTOR_LIMIT,
@@ -166,7 +167,7 @@ class Explorer:
             randomised, names = self.sanity
             check = adapters.cam_sanity(randomised, names, x, self.cam_layer, top, maps[classes.index(top)])
             result["sanity"] = {"class": top, "randomised": check.randomised, "correlation": check.correlation,
-                                "flagged": check.flagged, "threshold": adapters.SANITY_THRESHOLD}
+                                "flagged": check.flagged, "threshold": FLAG_AT}
         return result
 
     # -- the document ------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import torch
 from torch import nn
 
 from cnnlab.analysis.ops import op_name
-from cnnlab.viz.explore.adapters import receptive_box
 from cnnlab.viz.explore.record import INPUT, INSIDE, Call
 
 MAX_NODES = 80  # the least folded depth with at most this many nodes is drawn
@@ -282,8 +281,8 @@ def static_info(node: Node, nodes: list[Node], input_shape, channels: int) -> di
 
 def _field(axis) -> dict:
     """Unit u of this axis sees input pixels first … first + size − 1, first = u·jump + offset."""
-    first0, last0 = receptive_box(axis, 0)
-    first1, _ = receptive_box(axis, 1)
+    first0, last0 = axis.box(0)
+    first1, _ = axis.box(1)
     return {"offset": float(first0), "jump": float(first1 - first0), "size": float(last0 - first0 + 1)}
 
 
