@@ -13,7 +13,8 @@ from torch import nn
 from cnnlab.analysis.memory import check_options, training_memory
 from cnnlab.analysis.rows import FP32, Summary, Totals
 from cnnlab.analysis.shapes import parse_shape, shape_text
-from cnnlab.analysis.trace import LayerFailure, Trace, trace
+from cnnlab.analysis.ops import ShapeError
+from cnnlab.analysis.trace import LayerFailure, Trace, modules_that_run, trace
 from cnnlab.errors import CnnlabError
 from cnnlab.models.external import build_model
 from cnnlab.models.probe import smallest_side
@@ -48,10 +49,24 @@ class _Subject:
 
     def run(self, shape: tuple[int, ...], batch: int, training: bool, backward: bool = False) -> Trace:
         """Trace in train or eval mode; `backward` records what a training step keeps."""
+        with self._mode(training):
+            return trace(self.model, torch.empty((batch, *shape), device="meta"), self.state, backward)
+
+    def modules_at_inference(self, shape: tuple[int, ...], batch: int) -> dict[str, bool] | None:
+        """{module name: allocates} of an untraced eval-mode pass; None where it fails (an input
+        refused at inference, an operator without a meta kernel): the traced pass then says why."""
+        with self._mode(False):
+            try:
+                return modules_that_run(self.model, torch.empty((batch, *shape), device="meta"), self.state)
+            except (ShapeError, RuntimeError, NotImplementedError, TypeError, ValueError):
+                return None
+
+    @contextlib.contextmanager
+    def _mode(self, training: bool):
         modes = [(module, module.training) for module in self.model.modules()]
         self.model.train(training)
         try:
-            return trace(self.model, torch.empty((batch, *shape), device="meta"), self.state, backward)
+            yield
         finally:
             for module, mode in modes:
                 module.training = mode
@@ -178,6 +193,30 @@ def summary(
         return _summary(model_or_name, input_shape, batch, depth, precision, optimizer, model_kwargs)
 
 
+def _traced(subject: _Subject, shape, batch: int, training: bool, backward: bool = False) -> Trace:
+    """A traced pass; a layer that cannot take this input is the user's error, said where and why."""
+    try:
+        return subject.run(shape, batch, training=training, backward=backward)
+    except LayerFailure as failure:
+        raise _input_error(subject, shape, failure) from None
+
+
+def _owner(row_name: str, modules: dict[str, bool]) -> str:
+    """The module a row belongs to: itself for a layer (`layer1.0.conv1`, `relu#2` when called
+    again), its enclosing block for a function (`inception3a.cat`), the model for top-level calls."""
+    name = row_name.split("#")[0]
+    return name if name in modules else (name.rsplit(".", 1)[0] if "." in name else "")
+
+
+def _mark_inference(row, at_inference: dict[str, bool]) -> None:
+    """Training-only: the row's module does not run at inference (auxiliary heads). A layer that
+    does run keeps the inference pass's allocation (dropout returns its input there)."""
+    owner = _owner(row.name, at_inference)
+    row.training_only = owner != "" and owner not in at_inference
+    if not row.training_only and owner == row.name.split("#")[0]:
+        row.allocates = at_inference[owner]
+
+
 def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, model_kwargs) -> Summary:
     check_options(precision, optimizer)
     if batch < 1:
@@ -189,21 +228,20 @@ def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, mod
     traced_batch = max(batch, 2)  # batch norm refuses one value per channel in train mode
     notes = _shared_parameters_note(subject.model)
     try:
-        inference = subject.run(shape, traced_batch, training=False)
-    except LayerFailure as failure:
-        raise _input_error(subject, shape, failure) from None
-    try:
         training = subject.run(shape, traced_batch, training=True, backward=True)
     except (LayerFailure, CnnlabError) as failure:  # e.g. GoogLeNet's auxiliary heads need 224×224
+        training = _traced(subject, shape, traced_batch, training=False, backward=True)
         notes.append(f"the training-mode pass fails at this input ({failure}): training-only layers are "
                      "missing and the training memory counts the inference graph only")
-        training = subject.run(shape, traced_batch, training=False, backward=True)
-
-    inference_rows = {row.name: row for row in inference.rows}
+        at_inference = None
+    else:
+        at_inference = subject.modules_at_inference(shape, traced_batch)
+        if at_inference is None:
+            _traced(subject, shape, traced_batch, training=False)  # an input refused at inference is an error
+            notes.append("an operator has no meta kernel at inference: training-only layers are not marked")
     for row in training.rows:
-        row.training_only = row.name not in inference_rows
-        if not row.training_only:  # dropout allocates a new tensor only in train mode
-            row.allocates = inference_rows[row.name].allocates
+        if at_inference is not None:
+            _mark_inference(row, at_inference)
         row.macs //= traced_batch
         row.other_ops //= traced_batch
     rows = training.rows
