@@ -3,6 +3,7 @@
 from fractions import Fraction
 
 import pytest
+import torch
 import torchvision
 
 import cnnlab
@@ -166,3 +167,38 @@ def test_googlenet_aux_heads_are_listed_and_training_only():
     assert result.totals.params_training_only == sum(row.params for row in aux)
     assert result.totals.params - result.totals.params_training_only == 6_624_904  # torchvision without aux
     assert result.totals.depth == 22  # the paper's 22 layers with parameters
+
+
+class _HeadAtInferenceOnly(torch.nn.Module):
+    """Trains on pooled features; at inference a head reads the flattened map, of the wrong size."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head, self.drop = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(10, 2), torch.nn.Dropout()
+
+    def forward(self, x):
+        x = self.drop(self.conv(x))
+        return self.head(x.flatten(1)) if not self.training else x.mean((2, 3))
+
+
+def test_an_input_refused_only_at_inference_is_an_error_naming_the_layer():
+    with pytest.raises(CnnlabError, match=r"head \(Linear\).*expects 10 input features, gets 144"):
+        cnnlab.summary(_HeadAtInferenceOnly(), (3, 8, 8))
+
+
+def test_dropout_allocates_only_in_training_and_the_traced_pass_stands_in_where_the_plain_one_cannot(monkeypatch):
+    import cnnlab.analysis.analyze as analyze
+
+    result = cnnlab.summary("alexnet_torchvision")
+    dropouts = [row for row in result.rows if row.type == "Dropout"]
+    assert len(dropouts) == 2 and not any(row.allocates for row in dropouts)  # it returns its input at inference
+    assert not any(row.training_only for row in result.rows)
+
+    def no_meta_kernel(*args):
+        raise NotImplementedError("no meta kernel for this operator")
+
+    monkeypatch.setattr(analyze, "modules_that_run", no_meta_kernel)
+    again = cnnlab.summary("googlenet_torchvision")
+    assert "an operator has no meta kernel at inference: training-only layers are not marked" in again.notes
+    assert not any(row.training_only for row in again.rows)  # untold apart, so counted as inference
+    assert again.totals.params == cnnlab.summary("googlenet_torchvision").totals.params
