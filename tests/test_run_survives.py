@@ -72,6 +72,12 @@ elif stage == "after-checkpoint":  # the epoch's checkpoint written, its records
             die()
         return folder
     trainer.save_checkpoint = save_checkpoint
+elif stage == "report":  # training finished, its summary written, the report not yet
+    import cnnlab.viz
+    def write_report(*a, **kw):
+        if due():
+            die()
+    cnnlab.viz.write_report = write_report
 elif stage == "predictions":  # half of predictions.npz written
     real_savez = predictions.np.savez
     def savez(path, **arrays):
@@ -150,6 +156,20 @@ def test_sigkill_in_the_middle_of_every_kind_of_write_loses_nothing(tmp_path, re
         assert code == -signal.SIGKILL, f"{stage} {k}: {err}"
     assert resume_until_done(run) == 1
     same_as_reference(run, reference)
+
+
+def test_a_run_killed_while_writing_its_report_is_completed_by_resume(tmp_path, reference):
+    run = tmp_path / "run"
+    code, _, err = finished(cnnlab("train", "lenet5", *FLAGS, "--out", run, stage="report", k=1))
+    assert code == -signal.SIGKILL, err
+    assert (run / "summary.json").is_file() and not (run / "report.html").exists()
+    code, out, err = finished(cnnlab("train", "--resume", run))
+    assert code == 0, err
+    assert err.strip() == f"cnnlab: {run} had finished training; writing its missing summary and report"
+    assert out.splitlines()[-1] == f"report: {run / 'report.html'}" and (run / "report.html").stat().st_size > 10_000
+    same_as_reference(run, reference)
+    code, _, err = finished(cnnlab("train", "--resume", run))  # now complete: finished, as before
+    assert code == 2 and "has finished its 3 epochs" in err
 
 
 def wait_for(path: Path, process, timeout: float = 120) -> None:

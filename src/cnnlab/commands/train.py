@@ -154,10 +154,15 @@ def run_train(args) -> int:
         return 0
     given = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name) is not None}
     if args.resume is not None:
-        from cnnlab.training.resume import resume_spec
+        from cnnlab.training.resume import RunFinished, resume_spec
 
-        spec = resume_spec(args.resume, given, model=args.model, recipe=args.recipe, out=args.out,
-                           data_dir=args.data_dir, **run_options(args))
+        try:
+            spec = resume_spec(args.resume, given, model=args.model, recipe=args.recipe, out=args.out,
+                               data_dir=args.data_dir, **run_options(args))
+        except RunFinished:
+            if not _composed(args.resume):  # killed after its last checkpoint, while writing summary or report
+                return compose_finished(args.resume, args.quiet)
+            raise
     else:
         if args.model is None:
             raise CnnlabError("name the model to train, e.g. 'cnnlab train lenet5' (see 'cnnlab list')")
@@ -189,15 +194,45 @@ def finish_run(result, quiet: bool) -> int:
             print(f"cnnlab: stopped by {name}: checkpoint {where}; resume with: {launcher}cnnlab train --resume {run}",
                   file=sys.stderr, flush=True)
         return code
-    if run is None:
-        return 0
+    if run is not None:
+        compose(run, result.model, quiet)
+    return 0
+
+
+def compose(run, model, quiet: bool) -> None:
+    """A finished run's summary and report, from its files (train → report through the run
+    directory only)."""
     from cnnlab.viz import write_report
 
-    write_run_summary(run, result.model)
+    write_run_summary(run, model)
     report = write_report(run, force=True)  # the run's own report: a resumed run brings it up to date
     if not quiet:
         print(f"run saved in {run}")
         print(f"report: {report}")
+
+
+def _composed(run) -> bool:
+    from pathlib import Path
+
+    from cnnlab.run import REPORT, SUMMARY_JSON, SUMMARY_MD
+
+    return all((Path(run) / name).is_file() for name in (SUMMARY_MD, SUMMARY_JSON, REPORT))
+
+
+def compose_finished(run, quiet: bool) -> int:
+    """`--resume` of a run that finished training but was killed before its summary and report
+    were written: write them now, under the run's lock, and say so."""
+    import sys
+    from pathlib import Path
+
+    from cnnlab.run import RunLock, load_model
+    from cnnlab.run.layout import remove_stale_temporaries
+
+    run = Path(run)
+    with RunLock(run):
+        remove_stale_temporaries(run)
+        print(f"cnnlab: {run} had finished training; writing its missing summary and report", file=sys.stderr)
+        compose(run, load_model(run, "last")[0], quiet)
     return 0
 
 

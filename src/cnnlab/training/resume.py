@@ -60,16 +60,20 @@ def resume_spec(run: str | os.PathLike, overrides: dict, *, model: str | None = 
                      data_dir=data_dir_of(config, data_dir), resume=run, **options)
 
 
+class RunFinished(CnnlabError):
+    """The run has trained all it was asked to; only its settings' limits can let it go on."""
+
+
 def _refuse_finished(run: Path, settings: TrainSettings, state: dict) -> None:
     epoch, step = state["epoch"], state["step"]
     if settings.max_steps is not None and step >= settings.max_steps:
-        raise CnnlabError(f"{run} has finished: it reached --max-steps {settings.max_steps}; to train it longer, "
+        raise RunFinished(f"{run} has finished: it reached --max-steps {settings.max_steps}; to train it longer, "
                           f"resume with --max-steps N (N > {step})")
     best = state.get("best") or {}
     if settings.early_stop is not None and best and epoch - best["epoch"] >= settings.early_stop:
-        raise CnnlabError(f"{run} stopped early: no better validation accuracy for {epoch - best['epoch']} epochs "
+        raise RunFinished(f"{run} stopped early: no better validation accuracy for {epoch - best['epoch']} epochs "
                           f"since epoch {best['epoch']}; to train it longer, resume with --early-stop N "
                           f"(N > {epoch - best['epoch']})")
     if settings.epochs is not None and epoch >= settings.epochs:
-        raise CnnlabError(f"{run} has finished its {settings.epochs} epochs; to train it longer, resume with "
+        raise RunFinished(f"{run} has finished its {settings.epochs} epochs; to train it longer, resume with "
                           f"--epochs N (N > {epoch})")
