@@ -181,6 +181,27 @@ class _HeadAtInferenceOnly(torch.nn.Module):
         return self.head(x.flatten(1)) if not self.training else x.mean((2, 3))
 
 
+class _TopLevelAuxiliary(torch.nn.Module):
+    """An auxiliary layer directly under the model, called only in training."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head, self.aux = torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2), torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.conv(x).mean((2, 3))
+        if self.training:
+            self.aux(x)
+        return self.head(x)
+
+
+def test_a_top_level_layer_called_only_in_training_is_training_only():
+    result = cnnlab.summary(_TopLevelAuxiliary(), (3, 8, 8))
+    assert {row.name: row.training_only for row in result.rows if row.type != "mean"} == {
+        "conv": False, "head": False, "aux": True}
+    assert result.totals.params_training_only == 4 * 3 + 3
+
+
 def test_an_input_refused_only_at_inference_is_an_error_naming_the_layer():
     with pytest.raises(CnnlabError, match=r"head \(Linear\).*expects 10 input features, gets 144"):
         cnnlab.summary(_HeadAtInferenceOnly(), (3, 8, 8))

@@ -201,21 +201,16 @@ def _traced(subject: _Subject, shape, batch: int, training: bool, backward: bool
         raise _input_error(subject, shape, failure) from None
 
 
-def _owner(row_name: str, modules: dict[str, bool]) -> str:
-    """The module a row belongs to: itself for a layer (`layer1.0.conv1`, `relu#2` when called
-    again), its enclosing block for a function (`inception3a.cat`), the model for top-level calls."""
-    name = row_name.split("#")[0]
-    return name if name in modules else (name.rsplit(".", 1)[0] if "." in name else "")
-
-
-def _mark_inference(row, at_inference: dict[str, bool]) -> None:
-    """Training-only: the row's module does not run at inference (auxiliary heads). A layer that
-    does run keeps the inference pass's allocation (dropout returns its input there)."""
-    owner = _owner(row.name, at_inference)
+def _mark_inference(row, modules: set[str], at_inference: dict[str, bool]) -> None:
+    """Training-only: the module a row belongs to does not run at inference (auxiliary heads).
+    A row belongs to its layer (`layer1.0.conv1`, `relu#2` when called again), a function's row to
+    its enclosing block (`inception3a.cat`), a top-level call's to the model (""), which always
+    runs. A layer that does run keeps the inference pass's allocation (dropout returns its input)."""
+    layer = row.name.split("#")[0]
+    owner = layer if layer in modules else (layer.rsplit(".", 1)[0] if "." in layer else "")
     row.training_only = owner != "" and owner not in at_inference
-    if not row.training_only and owner == row.name.split("#")[0]:
-        row.allocates = at_inference[owner]
-
+    if owner == layer and not row.training_only:
+        row.allocates = at_inference[layer]
 
 def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, model_kwargs) -> Summary:
     check_options(precision, optimizer)
@@ -239,9 +234,10 @@ def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, mod
         if at_inference is None:
             _traced(subject, shape, traced_batch, training=False)  # an input refused at inference is an error
             notes.append("an operator has no meta kernel at inference: training-only layers are not marked")
+    modules = {name for name, _ in subject.model.named_modules()}
     for row in training.rows:
         if at_inference is not None:
-            _mark_inference(row, at_inference)
+            _mark_inference(row, modules, at_inference)
         row.macs //= traced_batch
         row.other_ops //= traced_batch
     rows = training.rows

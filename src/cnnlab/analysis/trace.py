@@ -95,14 +95,14 @@ class Trace:
     steps: list[Step]  # every traced call in forward order
 
 
-def _tensors(obj) -> list[torch.Tensor]:
+def tensors_in(obj) -> list[torch.Tensor]:
     """Tensors in nested tuples/lists/dicts (torch's pytree is ~3× slower on this hot path)."""
     if isinstance(obj, torch.Tensor):
         return [obj]
     if isinstance(obj, (tuple, list)):
-        return [t for item in obj for t in _tensors(item)]
+        return [t for item in obj for t in tensors_in(item)]
     if isinstance(obj, dict):
-        return [t for item in obj.values() for t in _tensors(item)]
+        return [t for item in obj.values() for t in tensors_in(item)]
     return []
 
 
@@ -169,7 +169,7 @@ class Tracer(TorchFunctionMode):
         self.quiet = True
         try:
             name = self.names.get(module, type(module).__name__)
-            inputs = [t for t in _tensors((args, kwargs)) if id(t) in self.info]
+            inputs = [t for t in tensors_in((args, kwargs)) if id(t) in self.info]
             is_leaf = next(module.children(), None) is None
             frame = _Frame(module, name, inputs=inputs)
             if is_leaf:
@@ -195,7 +195,7 @@ class Tracer(TorchFunctionMode):
         self.quiet = True
         try:
             frame = self.stack.pop()
-            outputs = _tensors(output)
+            outputs = tensors_in(output)
             if frame.row is not None:
                 self._finish_leaf(frame, outputs)
             elif frame.block is not None and outputs and id(outputs[0]) in self.info:
@@ -233,7 +233,7 @@ class Tracer(TorchFunctionMode):
         empty = empty_output(func, args, kwargs)
         if empty is not None:
             raise self._failure(leaf, func, f"output would be empty ({empty})", empty=True)
-        everything = _tensors((args, kwargs))
+        everything = tensors_in((args, kwargs))
         try:
             computed = computed_result(func, args, kwargs)
             if computed is None:
@@ -244,7 +244,7 @@ class Tracer(TorchFunctionMode):
         except (RuntimeError, ShapeError) as error:
             raise self._failure(leaf, func, str(error).splitlines()[0], empty=False) from None
         inputs = [t for t in everything if id(t) in self.info]
-        outputs = _tensors(result)
+        outputs = tensors_in(result)
         if not inputs or not outputs:
             return result
         out = outputs[0]
@@ -349,6 +349,14 @@ class Tracer(TorchFunctionMode):
         return tensor
 
 
+def _forward(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None) -> None:
+    """`model(x)`, or through `functional_call` with `state` standing for its own tensors."""
+    if state is None:
+        model(x)
+    else:
+        torch.func.functional_call(model, state, (x,))
+
+
 def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None,
           backward: bool = True) -> Trace:
     """Run `model` on the meta tensor `x` (in its current train/eval mode) and record it.
@@ -371,10 +379,7 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     recording = torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t) if backward else torch.no_grad()
     try:
         with recording, tracer:
-            if state is None:
-                model(x)
-            else:
-                torch.func.functional_call(model, state, (x,))
+            _forward(model, x, state)
     finally:
         for handle in handles:
             handle.remove()
@@ -400,7 +405,7 @@ class _StandIns(TorchFunctionMode):
         computed = computed_result(func, args, kwargs)
         if computed is None:
             return func(*args, **kwargs)
-        return next(t for t in _tensors((args, kwargs)) if t.is_floating_point()).new_empty(computed.shape)
+        return next(t for t in tensors_in((args, kwargs)) if t.is_floating_point()).new_empty(computed.shape)
 
 
 def modules_that_run(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None = None) -> dict[str, bool]:
@@ -412,16 +417,13 @@ def modules_that_run(model: nn.Module, x: torch.Tensor, state: dict[str, torch.T
     ran: dict[str, bool] = {}
 
     def record(module, args, output):
-        inputs, outputs = _tensors(args), _tensors(output)
+        inputs, outputs = tensors_in(args), tensors_in(output)
         ran[names[module]] = bool(outputs) and all(outputs[0] is not t for t in inputs) and not outputs[0]._is_view()
 
     handles = [module.register_forward_hook(record) for module in names]
     try:
         with torch.no_grad(), _StandIns():
-            if state is None:
-                model(x)
-            else:
-                torch.func.functional_call(model, state, (x,))
+            _forward(model, x, state)
     finally:
         for handle in handles:
             handle.remove()

@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 
 from cnnlab.errors import CnnlabError
-from cnnlab.run.files import fsync_dir, os_error
+from cnnlab.run.files import fsync, os_error
 from cnnlab.run.layout import STATE, WEIGHTS, find_checkpoint
 
 FORMAT = "cnnlab-train-1"  # the "format" entry of a state written by 'cnnlab train'
@@ -57,7 +57,7 @@ def save_checkpoint(checkpoints_dir: str | os.PathLike, name: str, model_state: 
         tmp.mkdir()
         _write(tmp / WEIGHTS, weights)
         _write(tmp / STATE, state.getvalue())
-        fsync_dir(tmp)
+        fsync(tmp)
     except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)
         raise os_error(error, final) from None
@@ -65,7 +65,7 @@ def save_checkpoint(checkpoints_dir: str | os.PathLike, name: str, model_state: 
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
     os.replace(tmp, final)
-    fsync_dir(root)
+    fsync(root)
     shutil.rmtree(old, ignore_errors=True)
     return final
 

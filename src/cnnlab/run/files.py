@@ -45,15 +45,8 @@ def os_error(error: OSError, path: str | os.PathLike | None = None, doing: str =
     return CnnlabError(f"cannot {doing} {where}: {reason}")
 
 
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """A file's data, or a folder's entries, onto the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -80,9 +73,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str | Callable[[Path], o
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        _fsync_file(tmp)
+        fsync(tmp)
         os.replace(tmp, path)
-        fsync_dir(path.parent)
+        fsync(path.parent)
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise os_error(error, path) from None

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from cnnlab.analysis.trace import tensors_in
+
 INPUT = -1  # the producer of the model's input
 INSIDE = -2  # the producer of a tensor made inside a leaf module (the leaf's own output aside)
 
@@ -31,16 +33,6 @@ class Call:
     args: tuple = ()  # its arguments (for reading e.g. a concatenation's dim)
     sources: list[int] = field(default_factory=list)  # producing calls of its traced inputs (INPUT: the image)
     output: torch.Tensor | None = None  # a copy of its first output (later in-place ops cannot change it)
-
-
-def _tensors(obj) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, (tuple, list)):
-        return [t for item in obj for t in _tensors(item)]
-    if isinstance(obj, dict):
-        return [t for item in obj.values() for t in _tensors(item)]
-    return []
 
 
 class _Recorder(TorchFunctionMode):
@@ -64,13 +56,13 @@ class _Recorder(TorchFunctionMode):
 
     def pre_hook(self, module, args, kwargs):
         if next(module.children(), None) is None:
-            self.leaves.append((module, self._sources(_tensors((args, kwargs)))))
+            self.leaves.append((module, self._sources(tensors_in((args, kwargs)))))
 
     def post_hook(self, module, args, kwargs, output):
         if next(module.children(), None) is not None:
             return
         module, sources = self.leaves.pop()
-        outputs = _tensors(output)
+        outputs = tensors_in(output)
         if not outputs or (not sources and id(outputs[0]) not in self.producer):
             return
         self._append(Call(module, sources=sources), outputs)
@@ -89,8 +81,8 @@ class _Recorder(TorchFunctionMode):
         result = func(*args, **kwargs)
         if self.copying:
             return result
-        sources = self._sources(_tensors((args, kwargs)))
-        outputs = _tensors(result)
+        sources = self._sources(tensors_in((args, kwargs)))
+        outputs = tensors_in(result)
         if not sources or not outputs:
             return result
         if self.leaves:  # inside a leaf: the leaf's row stands for the call
