@@ -223,3 +223,53 @@ def test_dropout_allocates_only_in_training_and_the_traced_pass_stands_in_where_
     assert "an operator has no meta kernel at inference: training-only layers are not marked" in again.notes
     assert not any(row.training_only for row in again.rows)  # untold apart, so counted as inference
     assert again.totals.params == cnnlab.summary("googlenet_torchvision").totals.params
+
+
+class _OwnTrainSwitch(torch.nn.Module):
+    """Switches its auxiliary layer in its own `train()`, never reading `self.training` in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.aux, self.with_aux = torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 2, 1), True
+
+    def train(self, mode: bool = True):
+        self.with_aux = mode
+        return super().train(mode)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return (x, self.aux(x)) if self.with_aux else x
+
+
+def test_the_inference_pass_is_left_out_only_where_the_mode_cannot_change_what_runs(monkeypatch):
+    import cnnlab.analysis.analyze as analyze
+
+    passes = []
+    real_pass = analyze.modules_that_run
+    monkeypatch.setattr(analyze, "modules_that_run", lambda *args: passes.append(1) or real_pass(*args))
+    skipped = cnnlab.summary("inception")  # convolutions, ReLUs, pooling, a concatenation: nothing reads the mode
+    assert passes == []
+    real_trace = analyze.trace
+
+    def mode_always_matters(*args):
+        traced = real_trace(*args)
+        traced.mode_matters = True
+        return traced
+
+    monkeypatch.setattr(analyze, "trace", mode_always_matters)
+    assert cnnlab.summary("inception") == skipped and passes == [1]  # with the pass: the same rows and totals
+    monkeypatch.setattr(analyze, "trace", real_trace)
+    cnnlab.summary("alexnet_torchvision")  # dropout reads it
+    own = cnnlab.summary(_OwnTrainSwitch(), (3, 8, 8))  # its own train(): the mode may act unseen
+    assert passes == [1, 1, 1]
+    assert {row.name: row.training_only for row in own.rows} == {"conv": False, "aux": True}
+    assert "training" not in torch.nn.Module.__dict__  # the watch on the flag is gone after the pass
+
+
+def test_the_watch_on_the_mode_is_gone_after_a_failing_pass_too():
+    with pytest.raises(CnnlabError):
+        cnnlab.summary("lenet5", (1, 8, 8))
+    assert "training" not in torch.nn.Module.__dict__
+    module = torch.nn.Dropout()
+    module.eval()
+    assert module.__dict__["training"] is False and not module.training

@@ -69,7 +69,8 @@ class _Subject:
             yield
         finally:
             for module, mode in modes:
-                module.training = mode
+                if module.training != mode:  # nn.Module's __setattr__ is slow: set only what changed
+                    module.training = mode
 
     def works(self, shape: tuple[int, ...]) -> bool:
         try:
@@ -186,8 +187,9 @@ def summary(
 
     `model_or_name` is an nn.Module, a zoo name, an import path (`torchvision.models:mobilenet_v2`),
     a file (`path/to/net.py:Net`) or `timm:NAME`; `model_kwargs` go to its constructor. Runs the
-    model on `meta` tensors only, in train mode (so auxiliary heads are listed) and in eval mode (to
-    mark them training-only). `depth` folds blocks nested deeper into one row.
+    model on `meta` tensors only, in train mode (so auxiliary heads are listed) and, where a module
+    read its training flag, in eval mode (to mark them training-only). `depth` folds blocks nested
+    deeper into one row.
     """
     with _collector_paused():
         return _summary(model_or_name, input_shape, batch, depth, precision, optimizer, model_kwargs)
@@ -229,9 +231,9 @@ def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, mod
         notes.append(f"the training-mode pass fails at this input ({failure}): training-only layers are "
                      "missing and the training memory counts the inference graph only")
         at_inference = None
-    else:
-        at_inference = subject.modules_at_inference(shape, traced_batch)
-        if at_inference is None:
+    else:  # no module read its training flag: the inference pass would run just what this one ran
+        at_inference = subject.modules_at_inference(shape, traced_batch) if training.mode_matters else None
+        if training.mode_matters and at_inference is None:
             _traced(subject, shape, traced_batch, training=False)  # an input refused at inference is an error
             notes.append("an operator has no meta kernel at inference: training-only layers are not marked")
     modules = {name for name, _ in subject.model.named_modules()}

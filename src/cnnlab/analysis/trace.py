@@ -14,7 +14,9 @@ Why this design (hooks + `TorchFunctionMode`, not FX or `torch.export`):
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -93,6 +95,7 @@ class Trace:
     blocks: list[BlockCall]
     saved_bytes: dict[str, int]  # bytes autograd saved for backward: {"float": ..., "other": ...}
     steps: list[Step]  # every traced call in forward order
+    mode_matters: bool = True  # False where the pass provably ran the same in the other mode
 
 
 def tensors_in(obj) -> list[torch.Tensor]:
@@ -364,10 +367,11 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     `state` maps parameter and buffer names to meta tensors for a model whose own tensors live
     elsewhere (it is then called through `torch.func.functional_call`, leaving it untouched).
     With `backward=False` autograd records nothing (rows only: no saved tensors, no gradients),
-    which is what the inference pass needs and costs less.
+    which is what the inference pass needs and costs less. `Trace.mode_matters` is False where
+    no module read its `training` flag (see `_ModeWatch`): the other mode would run the same.
     """
-    named = dict(state) if state is not None else dict(model.named_parameters())
     original = dict(model.named_parameters())
+    named = dict(state) if state is not None else original
     params = {id(named[name]): (name, p.requires_grad) for name, p in original.items() if name in named}
     storages = {named[name].untyped_storage()._cdata for name in original if name in named}
     tracer = Tracer(model, params, storages)
@@ -378,8 +382,9 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
         handles.append(module.register_forward_hook(tracer.post_hook, with_kwargs=True))
     recording = torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t) if backward else torch.no_grad()
     try:
-        with recording, tracer:
+        with recording, tracer, _watching_mode() as watch:
             _forward(model, x, state)
+            mode_matters = watch.read or not all(watch.sees(module) for module in tracer.names)
     finally:
         for handle in handles:
             handle.remove()
@@ -392,8 +397,59 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
             steps[first].frees_float += nbytes
         else:
             steps[first].frees_other += nbytes
-    return Trace(tracer.rows, tracer.blocks, saved, steps)
+    return Trace(tracer.rows, tracer.blocks, saved, steps, mode_matters)
 
+
+class _ModeWatch:
+    """Installed on nn.Module as a data descriptor for `training`, it notes every read of a
+    module's flag (`if self.training:`, `F.dropout(x, p, self.training)`, batch norm) and
+    otherwise reads and writes the instance's own value. A pass in which no module read its flag
+    would run exactly the same in the other mode, so the summary can skip its inference pass
+    (a model of convolutions, ReLUs, pooling and concatenations). Hand-written because torch
+    offers no hook on the mode; modules it cannot watch count as reading (`sees`)."""
+
+    def __init__(self):
+        self.read = False
+
+    def __get__(self, module, owner=None):
+        if module is None:
+            return self
+        self.read = True
+        try:
+            return module.__dict__["training"]
+        except KeyError:
+            raise AttributeError("training") from None
+
+    def __set__(self, module, value):
+        module.__dict__["training"] = value
+
+    def sees(self, module: nn.Module) -> bool:
+        """False for a module whose mode may act unseen: TorchScript (read in C++), a class of its
+        own `train()` or its own `training` attribute."""
+        cls = type(module)
+        return (cls.train is nn.Module.train and getattr(cls, "training", None) is self
+                and not isinstance(module, torch.jit.ScriptModule))
+
+
+_ONE_WATCH = threading.RLock()  # nn.Module holds one watch at a time: passes in other threads wait
+
+
+@contextlib.contextmanager
+def _watching_mode():
+    """A `_ModeWatch` on nn.Module for one pass. Another thread's modules read through it too (a
+    read more only costs the inference pass); a nested pass's reads count for the outer one."""
+    with _ONE_WATCH:
+        previous = nn.Module.__dict__.get("training")
+        watch = _ModeWatch()
+        nn.Module.training = watch
+        try:
+            yield watch
+        finally:
+            if previous is None:
+                del nn.Module.training
+            else:
+                nn.Module.training = previous
+                previous.read = previous.read or watch.read
 
 
 class _StandIns(TorchFunctionMode):
