@@ -35,14 +35,19 @@ OUTSIDE = {"mobilenet_v2": (3, 224, 224), "densenet121": (3, 224, 224), "incepti
 FITS = [("resnet18", "2GiB"), ("alexnet_torchvision", "1GiB"), ("googlenet", "1536MiB")]
 
 
-def best_seconds(fn, repeat: int) -> float:
-    """The fastest of `repeat` calls: on a shared machine the others measure the neighbours' load."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def best_of_interleaved(functions, repeat: int, least_seconds: float = 1.0) -> list[float]:
+    """The fastest call of each function, called in turn (a, b, a, b, ...) at least `repeat` times
+    each and until `least_seconds` have passed (a model of a millisecond gets hundreds, as
+    timeit's autorange does). In turn, so that both see the same machine: this VM's speed drifts
+    within seconds, and two blocks timed one after the other measured the drift as much as the code."""
+    times = [[] for _ in functions]
+    started = time.perf_counter()
+    while len(times[0]) < repeat or time.perf_counter() - started < least_seconds:
+        for fn, taken in zip(functions, times):
+            start = time.perf_counter()
+            fn()
+            taken.append(time.perf_counter() - start)
+    return [min(taken) for taken in times]
 
 
 def bare_builder(name: str):
@@ -51,14 +56,15 @@ def bare_builder(name: str):
     return lambda: cnnlab.create(name, guard=False)
 
 
-def time_bare_meta(name: str, shape, repeat: int) -> float:
+def bare_meta(name: str, shape):
+    """What any meta-device tool pays at least: build on meta (initialisers included), one eval forward."""
     build = bare_builder(name)
 
     def bare():
         with torch.device("meta"), torch.no_grad():
             build().eval()(torch.empty(1, *shape))
 
-    return best_seconds(bare, repeat)
+    return bare
 
 
 def time_torchinfo(name: str, shape):
@@ -68,6 +74,11 @@ def time_torchinfo(name: str, shape):
     start = time.perf_counter()
     stats = torchinfo.summary(model, input_size=(1, *shape), verbose=0, device="cpu")
     return time.perf_counter() - start, stats.total_params, stats.total_mult_adds
+
+
+def milliseconds(seconds: float) -> str:
+    """Two significant figures below 10 ms (a 1.4 ms build is not "1"), whole milliseconds above."""
+    return f"{seconds * 1e3:.1f}" if seconds < 0.01 else f"{seconds * 1e3:.0f}"
 
 
 def compare(names: list[str], repeat: int) -> None:
@@ -81,10 +92,9 @@ def compare(names: list[str], repeat: int) -> None:
         shape = OUTSIDE.get(name.split(":")[-1])
         result = summary(name, shape)
         shape = result.input_shape
-        ours = best_seconds(lambda: summary(name, shape), repeat)
-        bare = time_bare_meta(name, shape, repeat)
+        ours, bare = best_of_interleaved([lambda: summary(name, shape), bare_meta(name, shape)], repeat)
         theirs, params, mult_adds = time_torchinfo(name, shape)
-        print(f"| {name} | {'×'.join(map(str, shape))} | {ours * 1e3:.0f} | {bare * 1e3:.0f} | {ours / bare:.2f} | "
+        print(f"| {name} | {'×'.join(map(str, shape))} | {milliseconds(ours)} | {milliseconds(bare)} | {ours / bare:.2f} | "
               f"{theirs * 1e3:.0f} | {'yes' if params == result.totals.params else f'no ({params:,})'} | "
               f"{result.totals.macs:,} | {mult_adds:,} | {mult_adds / result.totals.macs:.4f} |", flush=True)
 
@@ -143,8 +153,8 @@ def measure_training_memory(batch: int = 64) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="*", help="shell pattern over zoo names (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=10, help="timed calls per model, the best counts "
-                        "(default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=10, help="timed calls per model at least, and as many "
+                        "as fill a second; the best counts (default: %(default)s)")
     parser.add_argument("--no-outside", action="store_true", help="leave out the five torchvision models")
     parser.add_argument("--fits-only", action="store_true", help="only the CPU --fits check")
     parser.add_argument("--memory-only", action="store_true", help="only the CUDA measurement")

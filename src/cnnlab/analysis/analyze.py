@@ -64,7 +64,9 @@ class _Subject:
     @contextlib.contextmanager
     def _mode(self, training: bool):
         modes = [(module, module.training) for module in self.model.modules()]
-        self.model.train(training)
+        # train() would only set flags that are set already, unless a class has its own
+        if any(mode != training or type(module).train is not nn.Module.train for module, mode in modes):
+            self.model.train(training)
         try:
             yield
         finally:
@@ -236,7 +238,7 @@ def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, mod
         if training.mode_matters and at_inference is None:
             _traced(subject, shape, traced_batch, training=False)  # an input refused at inference is an error
             notes.append("an operator has no meta kernel at inference: training-only layers are not marked")
-    modules = {name for name, _ in subject.model.named_modules()}
+    modules = {name for name, _ in subject.model.named_modules()} if at_inference is not None else set()
     for row in training.rows:
         if at_inference is not None:
             _mark_inference(row, modules, at_inference)

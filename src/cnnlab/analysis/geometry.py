@@ -176,10 +176,10 @@ def merge(axes: list[tuple[Axis, ...]]) -> tuple[tuple[Axis, ...], tuple[Fractio
             merged.append(max((axis for axis in column if axis.jump is None), key=lambda axis: axis.size))
             offsets.append(Fraction(0))
             continue
-        left = min(a.start - Fraction(a.size - 1, 2) for a in column)
-        right = max(a.start + Fraction(a.size - 1, 2) for a in column)
+        left = min(a.start - _half(a.size - 1) for a in column)
+        right = max(a.start + _half(a.size - 1) for a in column)
         jump = max(a.jump for a in column)
-        merged.append(Axis(size=_whole(right - left + 1), jump=jump, start=(left + right) / 2))
+        merged.append(Axis(size=_whole(right - left + 1), jump=jump, start=_whole(Fraction(left + right) / 2)))
         offsets.append(max(a.start for a in column) - min(a.start for a in column))
     return tuple(merged), tuple(offsets)
 

@@ -159,10 +159,6 @@ def _pool_windows(args, kwargs, is_max):
     )
 
 
-def _windows(func, args, kwargs):
-    return _conv_windows(args, kwargs)[1] if func in _CONV else _pool_windows(args, kwargs, func in _MAX_POOL)
-
-
 def _slice_windows(x: torch.Tensor, index) -> tuple[Window, ...]:
     """x[:, :, ::2, ::2] subsamples like a 1×1 window with stride 2 (ResNet's option-A shortcut)."""
     index = index if isinstance(index, tuple) else (index,)
@@ -275,6 +271,10 @@ class ShapeError(Exception):
     """An input a layer cannot take (wrong channel or feature count), in words."""
 
 
+class EmptyOutput(ShapeError):
+    """A convolution or pooling whose output would be empty: 'H×W → 0×…'."""
+
+
 @dataclass(frozen=True)
 class Result:
     """An output shape computed here, and what autograd would keep for backward besides weights."""
@@ -297,10 +297,11 @@ def computed_result(func, args, kwargs) -> Result | None:
     x = args[0] if args else kwargs.get("input")
     if func in _CONV:
         a, windows = _conv_windows(args, kwargs)
+        sizes = _outputs(windows, x)
         weight, groups = a["weight"], a["groups"]
         if x.shape[1] != weight.shape[1] * groups:
             raise ShapeError(f"expects {weight.shape[1] * groups} input channels, gets {x.shape[1]}")
-        return Result((x.shape[0], weight.shape[0], *_outputs(windows, x)))
+        return Result((x.shape[0], weight.shape[0], *sizes))
     if func is F.linear:
         weight = args[1] if len(args) > 1 else kwargs["weight"]
         if x.shape[-1] != weight.shape[1]:
@@ -352,16 +353,9 @@ def computed_result(func, args, kwargs) -> Result | None:
 
 
 def _outputs(windows, x) -> tuple[int, ...]:
-    return tuple(w.output(s) for w, s in zip(windows, x.shape[x.dim() - len(windows):]))
-
-
-def empty_output(func, args, kwargs) -> str | None:
-    """For a convolution or pooling about to run: 'H×W → 0×…' when its output would be empty."""
-    if func not in _CONV and func not in _MAX_POOL and func not in _AVG_POOL:
-        return None
-    windows = _windows(func, args, kwargs)
-    sizes = tuple(args[0].shape[-len(windows):])
-    outs = _outputs(windows, args[0])
-    if min(outs) > 0:
-        return None
-    return f"{'×'.join(map(str, sizes))} → {'×'.join(str(max(o, 0)) for o in outs)}"
+    """Output sizes of `windows` sliding over `x`'s last axes; EmptyOutput where one would be empty."""
+    sizes = tuple(x.shape[x.dim() - len(windows):])
+    outs = tuple(w.output(s) for w, s in zip(windows, sizes))
+    if min(outs) <= 0:
+        raise EmptyOutput(f"{'×'.join(map(str, sizes))} → {'×'.join(str(max(o, 0)) for o in outs)}")
+    return outs

@@ -24,32 +24,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cnnlab.analysis.geometry import Axis, merge, misfit
-from cnnlab.analysis.ops import Call, ShapeError, computed_result, describe, empty_output, op_name
+from cnnlab.analysis.ops import Call, EmptyOutput, Result, ShapeError, computed_result, describe, op_name
 from cnnlab.analysis.rows import BlockCall, Row
-
-
-class _ShapeOnly(torch.autograd.Function):
-    """A meta result of a known shape that keeps for backward what the real op keeps (its input
-    for convolution, linear and batch norm, its output for ReLU, ...; ops.Result.saves). Stands in
-    for torch's meta kernels: batch norm's is a Python decomposition (~20 ms a call), and the first
-    convolution or linear call imports torch._dynamo (seconds). Never differentiated; the `others`
-    (weights, a second operand) are passed so the result requires grad when they do."""
-
-    @staticmethod
-    def forward(ctx, result, x, *others):
-        out = x.new_empty(result.shape)
-        kept = {
-            "input": [x],
-            "operands": [b for a, b in ((x, others[0]), (others[0], x)) if a.requires_grad] if others else [],
-            "output": [out],
-            "nothing": [],
-        }[result.saves]
-        ctx.save_for_backward(*kept, *(x.new_empty(shape, dtype=dtype) for shape, dtype in result.extra))
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        raise NotImplementedError("shape-only stand-in")
 
 
 class LayerFailure(Exception):
@@ -114,6 +90,9 @@ def _image_shape(tensor: torch.Tensor) -> tuple[int, ...]:
 
 
 INPUT = "input"  # the producer named in `Row.inputs` for the model's own input
+# Our hooks' own look at tensors (shapes, views) is not the model's: it bypasses the tracer and
+# costs no dispatch through it (a tenth of a small model's trace).
+_UNTRACED = torch._C.DisableTorchFunction
 
 
 class Tracer(TorchFunctionMode):
@@ -132,11 +111,10 @@ class Tracer(TorchFunctionMode):
         self.counts: dict[str, int] = {}
         self.attributed: set[str] = set()
         self.param_storages = param_storages  # storages of parameters: not activations
-        self.saved: dict[int, tuple[int, bool, int]] = {}  # storage -> (bytes, is float, first step)
+        self.saved: dict[object, tuple[int, bool, int]] = {}  # storage (or an extra) -> (bytes, is float, first step)
         self.steps: list[Step] = []
         self.with_gradient: set[int] = set()  # trainable parameters some step already uses
         self.consumers: dict[int, list[bool]] = {}  # id(producing row) -> is each consumer a gather
-        self.quiet = False  # set while our own hooks inspect tensors
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _mark(self, tensor: torch.Tensor, info: _Info) -> None:
@@ -169,11 +147,10 @@ class Tracer(TorchFunctionMode):
 
     # -- module hooks ------------------------------------------------------------------------
     def pre_hook(self, module, args, kwargs):
-        self.quiet = True
-        try:
+        with _UNTRACED():
             name = self.names.get(module, type(module).__name__)
             inputs = [t for t in tensors_in((args, kwargs)) if id(t) in self.info]
-            is_leaf = next(module.children(), None) is None
+            is_leaf = all(child is None for child in module._modules.values())  # children() without its generator
             frame = _Frame(module, name, inputs=inputs)
             if is_leaf:
                 frame.row = Row(name=self._unique(name or type(module).__name__.lower()),
@@ -191,12 +168,9 @@ class Tracer(TorchFunctionMode):
                               input_shape=_image_shape(inputs[0]) if inputs else ())
                 )
             self.stack.append(frame)
-        finally:
-            self.quiet = False
 
     def post_hook(self, module, args, kwargs, output):
-        self.quiet = True
-        try:
+        with _UNTRACED():
             frame = self.stack.pop()
             outputs = tensors_in(output)
             if frame.row is not None:
@@ -206,8 +180,6 @@ class Tracer(TorchFunctionMode):
                 block.last_row = len(self.rows) - 1
                 block.output_shape = _image_shape(outputs[0])
                 block.receptive_field = self.info[id(outputs[0])].rf
-        finally:
-            self.quiet = False
 
     def _finish_leaf(self, frame: _Frame, outputs: list[torch.Tensor]) -> None:
         row = frame.row
@@ -230,12 +202,7 @@ class Tracer(TorchFunctionMode):
     # -- every torch call --------------------------------------------------------------------
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.quiet:
-            return func(*args, **kwargs)
         leaf = self._leaf()
-        empty = empty_output(func, args, kwargs)
-        if empty is not None:
-            raise self._failure(leaf, func, f"output would be empty ({empty})", empty=True)
         everything = tensors_in((args, kwargs))
         try:
             computed = computed_result(func, args, kwargs)
@@ -243,7 +210,9 @@ class Tracer(TorchFunctionMode):
                 result = func(*args, **kwargs)
             else:
                 x = next(t for t in everything if t.is_floating_point())
-                result = _ShapeOnly.apply(computed, x, *(t for t in everything if t is not x))
+                result = self._stand_in(computed, x, [t for t in everything if t is not x])
+        except EmptyOutput as error:
+            raise self._failure(leaf, func, f"output would be empty ({error})", empty=True) from None
         except (RuntimeError, ShapeError) as error:
             raise self._failure(leaf, func, str(error).splitlines()[0], empty=False) from None
         inputs = [t for t in everything if id(t) in self.info]
@@ -345,11 +314,37 @@ class Tracer(TorchFunctionMode):
 
     # -- autograd's saved tensors --------------------------------------------------------------
     def pack(self, tensor: torch.Tensor):
+        """autograd's pack hook: a storage saved for backward, counted once, parameters excluded."""
         storage = tensor.untyped_storage()
-        key = storage._cdata
-        if key not in self.param_storages and key not in self.saved:
-            self.saved[key] = (storage.nbytes(), tensor.is_floating_point(), len(self.steps))
+        self._saved(storage._cdata, storage.nbytes(), tensor.is_floating_point())
         return tensor
+
+    def _saved(self, key, nbytes: int, is_float: bool) -> None:
+        if key not in self.param_storages and key not in self.saved:
+            self.saved[key] = (nbytes, is_float, len(self.steps))
+
+    def _stand_in(self, result: Result, x: torch.Tensor, others: list[torch.Tensor]) -> torch.Tensor:
+        """A meta result of the shape `ops.computed_result` gave, keeping for backward what the
+        real op keeps (its input for convolution, linear and batch norm, its output for ReLU ...;
+        `Result.saves`). Stands in for torch's meta kernels: batch norm's is a Python decomposition
+        (~20 ms a call), and the first convolution or linear call imports torch._dynamo (seconds).
+        By hand, not as an autograd.Function: nothing here is differentiated, and it costs less."""
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in others))
+        out = torch.empty(result.shape, dtype=x.dtype, device=x.device, requires_grad=needs_grad)
+        if not needs_grad:  # autograd keeps nothing either
+            return out
+        out = out.clone()  # not a leaf, as the real op's result is: in-place calls on it are allowed
+        kept = {
+            "input": [x],
+            "operands": [b for a, b in ((x, others[0]), (others[0], x)) if a.requires_grad] if others else [],
+            "output": [out],
+            "nothing": [],
+        }[result.saves]
+        for tensor in kept:
+            self.pack(tensor)
+        for shape, dtype in result.extra:  # max-pool indices, dropout masks: tensors of their own
+            self._saved(("extra", len(self.saved)), math.prod(shape) * dtype.itemsize, dtype.is_floating_point)
+        return out
 
 
 def _forward(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | None) -> None:
@@ -367,7 +362,7 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     `state` maps parameter and buffer names to meta tensors for a model whose own tensors live
     elsewhere (it is then called through `torch.func.functional_call`, leaving it untouched).
     With `backward=False` autograd records nothing (rows only: no saved tensors, no gradients),
-    which is what the inference pass needs and costs less. `Trace.mode_matters` is False where
+    which is all that trying an input needs, and costs less. `Trace.mode_matters` is False where
     no module read its `training` flag (see `_ModeWatch`): the other mode would run the same.
     """
     original = dict(model.named_parameters())
@@ -377,7 +372,7 @@ def trace(model: nn.Module, x: torch.Tensor, state: dict[str, torch.Tensor] | No
     tracer = Tracer(model, params, storages)
     tracer._mark(x, _Info(tuple(Axis() for _ in x.shape[2:]), 0))
     handles = []
-    for module in model.modules():
+    for module in tracer.names:
         handles.append(module.register_forward_pre_hook(tracer.pre_hook, with_kwargs=True))
         handles.append(module.register_forward_hook(tracer.post_hook, with_kwargs=True))
     recording = torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t) if backward else torch.no_grad()
@@ -474,7 +469,8 @@ def modules_that_run(model: nn.Module, x: torch.Tensor, state: dict[str, torch.T
 
     def record(module, args, output):
         inputs, outputs = tensors_in(args), tensors_in(output)
-        ran[names[module]] = bool(outputs) and all(outputs[0] is not t for t in inputs) and not outputs[0]._is_view()
+        with _UNTRACED():
+            ran[names[module]] = bool(outputs) and all(outputs[0] is not t for t in inputs) and not outputs[0]._is_view()
 
     handles = [module.register_forward_hook(record) for module in names]
     try:
