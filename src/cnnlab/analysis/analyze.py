@@ -44,6 +44,7 @@ class _Subject:
         else:
             raise CnnlabError(f"summary needs a model name or an nn.Module, not {type(model_or_name).__name__}")
         _require_one_input(self.model, self.label)
+        _require_python_modules(self.model, self.label)
         model_card = getattr(self.model, "card", None)
         self.default_shape = tuple(model_card.input_shape) if model_card is not None else None
 
@@ -110,6 +111,15 @@ def _smallest_side(subject: _Subject, channels: int, start: int) -> int | None:
     default = subject.default_shape
     known = sorted(set(default[1:])) if default and default[0] == channels else ()
     return smallest_side(lambda side: subject.works((channels, side, side)), known, start, _LARGEST_SEARCHED)
+
+
+def _require_python_modules(model: nn.Module, label: str) -> None:
+    """TorchScript modules take no hooks and run their forward in C++, out of the tracer's sight."""
+    scripted = next((name or "the model" for name, module in model.named_modules()
+                     if isinstance(module, torch.jit.ScriptModule)), None)
+    if scripted is not None:
+        raise CnnlabError(f"{label}: {scripted} is a TorchScript module, which the analyzer cannot trace: "
+                          "analyse the Python module it was scripted from")
 
 
 def _input_error(subject: _Subject, shape: tuple[int, ...], failure: LayerFailure) -> CnnlabError:

@@ -297,11 +297,11 @@ def computed_result(func, args, kwargs) -> Result | None:
     x = args[0] if args else kwargs.get("input")
     if func in _CONV:
         a, windows = _conv_windows(args, kwargs)
-        sizes = _outputs(windows, x)
+        out_sizes = _outputs(windows, x)  # an empty output is named before a channel mismatch
         weight, groups = a["weight"], a["groups"]
         if x.shape[1] != weight.shape[1] * groups:
             raise ShapeError(f"expects {weight.shape[1] * groups} input channels, gets {x.shape[1]}")
-        return Result((x.shape[0], weight.shape[0], *sizes))
+        return Result((x.shape[0], weight.shape[0], *out_sizes))
     if func is F.linear:
         weight = args[1] if len(args) > 1 else kwargs["weight"]
         if x.shape[-1] != weight.shape[1]:

@@ -316,10 +316,10 @@ class Tracer(TorchFunctionMode):
     def pack(self, tensor: torch.Tensor):
         """autograd's pack hook: a storage saved for backward, counted once, parameters excluded."""
         storage = tensor.untyped_storage()
-        self._saved(storage._cdata, storage.nbytes(), tensor.is_floating_point())
+        self._record_saved(storage._cdata, storage.nbytes(), tensor.is_floating_point())
         return tensor
 
-    def _saved(self, key, nbytes: int, is_float: bool) -> None:
+    def _record_saved(self, key, nbytes: int, is_float: bool) -> None:
         if key not in self.param_storages and key not in self.saved:
             self.saved[key] = (nbytes, is_float, len(self.steps))
 
@@ -343,7 +343,7 @@ class Tracer(TorchFunctionMode):
         for tensor in kept:
             self.pack(tensor)
         for shape, dtype in result.extra:  # max-pool indices, dropout masks: tensors of their own
-            self._saved(("extra", len(self.saved)), math.prod(shape) * dtype.itemsize, dtype.is_floating_point)
+            self._record_saved(("extra", len(self.saved)), math.prod(shape) * dtype.itemsize, dtype.is_floating_point)
         return out
 
 
@@ -419,11 +419,10 @@ class _ModeWatch:
         module.__dict__["training"] = value
 
     def sees(self, module: nn.Module) -> bool:
-        """False for a module whose mode may act unseen: TorchScript (read in C++), a class of its
-        own `train()` or its own `training` attribute."""
+        """False for a module whose mode may act unseen: a class with its own `train()` or its own
+        `training` attribute. (TorchScript, which reads it in C++, is refused before tracing.)"""
         cls = type(module)
-        return (cls.train is nn.Module.train and getattr(cls, "training", None) is self
-                and not isinstance(module, torch.jit.ScriptModule))
+        return cls.train is nn.Module.train and getattr(cls, "training", None) is self
 
 
 _ONE_WATCH = threading.RLock()  # nn.Module holds one watch at a time: passes in other threads wait
