@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cnnlab.data import load_arrays, read_cifar_bin, read_cifar_py, read_idx
-from cnnlab.data.readers import default_data_dir, stratified_split
+from cnnlab.data.readers import default_data_dir
+from cnnlab.data.splits import stratified_split
 from cnnlab.errors import CnnlabError
 
 RNG = np.random.default_rng(0)
@@ -231,6 +232,28 @@ def test_digits_are_scikit_learns_images_in_scikit_learns_split():
             expected = train_test_split(index, test_size=size, stratify=digits.target, random_state=seed)
             got = stratified_split(digits.target, size, seed)
             assert all(np.array_equal(a, b) for a, b in zip(got, expected)), (seed, size)
+
+
+def test_validation_hold_outs_are_scikit_learns_draws():
+    """`--val-split` holds out what train_test_split(stratify=labels, random_state=0) does, and its
+    plain shuffle where stratifying is impossible: the images runs always held out."""
+    from sklearn.model_selection import train_test_split
+
+    from cnnlab.data.batching import VAL_SPLIT_SEED, holdout
+
+    cifar_like = np.repeat(np.arange(10), 500)[np.random.default_rng(1).permutation(5000)]
+    uneven = np.concatenate([np.zeros(7, int), np.ones(30, int), np.full(3, 2)])
+    lone = np.concatenate([np.zeros(20, int), [1]])  # a class of one image: no stratified split
+    for labels, sizes in ((cifar_like, (500, 0.1, 37)), (uneven, (3, 5, 0.25, 38)), (lone, (4,))):
+        for size in sizes:
+            count = round(size * len(labels)) if size < 1 else size
+            index = np.arange(len(labels))
+            try:
+                expected = train_test_split(index, test_size=count, stratify=labels, random_state=VAL_SPLIT_SEED)
+            except ValueError:  # fewer held-out (or kept) images than classes, or a lone image
+                expected = train_test_split(index, test_size=count, random_state=VAL_SPLIT_SEED)
+            train, val = holdout(labels, size)
+            assert np.array_equal(train, np.sort(expected[0])) and np.array_equal(val, np.sort(expected[1])), size
 
 
 def test_the_digits_do_not_import_scikit_learn():

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cnnlab.data.splits import can_stratify, shuffled_split, stratified_split
 from cnnlab.errors import CnnlabError
 
 VAL_SPLIT_SEED = 0  # the held-out validation images do not change with the training seed
@@ -130,13 +131,10 @@ def holdout(labels: np.ndarray, val_split) -> tuple[np.ndarray, np.ndarray]:
     elif not float(val_split).is_integer() or not 0 < val_split < n:
         raise CnnlabError(f"--val-split {val_split} must be a whole count of images in 1..{n - 1:,} or a fraction in (0, 1)")
     count = round(val_split * n) if val_split < 1 else int(val_split)
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(n)
-    try:
-        train, val = train_test_split(index, test_size=int(count), stratify=labels, random_state=VAL_SPLIT_SEED)
-    except ValueError:  # fewer held-out images than classes, or a class with a single image
-        train, val = train_test_split(index, test_size=int(count), random_state=VAL_SPLIT_SEED)
+    if can_stratify(labels, count):
+        train, val = stratified_split(labels, count, VAL_SPLIT_SEED)
+    else:  # fewer held-out images than classes, or a class with a single image
+        train, val = shuffled_split(n, count, VAL_SPLIT_SEED)
     return np.sort(train), np.sort(val)
 
 

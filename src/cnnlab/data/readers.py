@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnlab.data.info import DIGITS_SPLIT_SEED, DIGITS_TEST_SIZE, IN_MEMORY, dataset_info
+from cnnlab.data.splits import stratified_split
 from cnnlab.errors import CnnlabError
 
 SPLITS = ("train", "test")
@@ -215,42 +216,6 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
         raise CnnlabError("the digits data set comes with scikit-learn, which is missing: pip install scikit-learn")
     table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     return table[:, :-1].reshape(-1, 8, 8).astype(np.float64), table[:, -1]
-
-
-def stratified_split(labels: np.ndarray, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) indices: the draws of scikit-learn's stratified `train_test_split(..., stratify=labels,
-    random_state=seed)` (its StratifiedShuffleSplit), in the same order from the same RandomState,
-    so that cnnlab's digits split is the one it always was; tests compare it with scikit-learn's."""
-    rng = np.random.RandomState(seed)
-    classes, y = np.unique(labels, return_inverse=True)
-    counts = np.bincount(y)
-    n_train = len(labels) - test_size
-    train_counts = _approximate_mode(counts, n_train, rng)
-    test_counts = _approximate_mode(counts - train_counts, test_size, rng)
-    members = np.split(np.argsort(y, kind="mergesort"), np.cumsum(counts)[:-1])
-    train, test = [], []
-    for k in range(len(classes)):
-        drawn = members[k][rng.permutation(counts[k])]
-        train.extend(drawn[: train_counts[k]])
-        test.extend(drawn[train_counts[k]: train_counts[k] + test_counts[k]])
-    return rng.permutation(train), rng.permutation(test)
-
-
-def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
-    """Per-class shares of `draws` proportional to `counts`: the floors, then one more for the
-    classes with the largest remainders (ties broken at random), as scikit-learn allocates them."""
-    exact = counts * draws / counts.sum()
-    shares = np.floor(exact)
-    missing = draws - int(shares.sum())
-    remainder = exact - shares
-    for value in np.sort(np.unique(remainder))[::-1]:
-        if missing <= 0:
-            break
-        tied = np.flatnonzero(remainder == value)
-        chosen = rng.choice(tied, size=min(len(tied), missing), replace=False)
-        shares[chosen] += 1
-        missing -= len(chosen)
-    return shares.astype(np.int64)
 
 
 def _cifar_classes(folder: Path, fmt: str) -> list[str] | None:
