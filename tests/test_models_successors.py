@@ -15,7 +15,8 @@ from test_models_modern import assert_round_trip, hooked_macs, n_params, on_meta
 from torch import nn
 
 from cnnlab import run as rundir
-from cnnlab.analysis import summary
+from cnnlab.analysis import render, summary
+from cnnlab.analysis.compare import compare
 from cnnlab.analysis.ops import NOMINAL_FIELD
 from cnnlab.cli import main
 from cnnlab.data import load_arrays
@@ -226,6 +227,13 @@ def test_the_analyzer_counts_the_offset_branch_and_marks_the_field_nominal():
     for name, row in rows.items():  # the nominal field is the plain network's, layer for layer
         assert row.receptive_field == plain_rows[name].receptive_field, name
     assert deform.totals.depth == plain.totals.depth == 50  # the offset branch is not a layer on the path
+    # the totals say so too: the last map's field is the regular grid's, not a bound
+    assert deform.totals.receptive_field_nominal and not plain.totals.receptive_field_nominal
+    assert "427, 32, 213 (nominal: deformable layers move their samples" in " ".join(str(deform).split())
+    assert "nominal" not in str(plain).split("receptive field of the last feature map")[1].splitlines()[0]
+    assert json.loads(render(deform, "json"))["totals"]["receptive_field_nominal"] is True
+    table = compare(["resnet50", "resnet50_deform"])
+    assert table.splitlines()[-1].endswith("427 (nominal)") and table.splitlines()[-2].endswith(" 427")
 
 
 # -- dilated convolution ---------------------------------------------------------------------------------

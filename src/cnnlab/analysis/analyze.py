@@ -13,7 +13,7 @@ from torch import nn
 from cnnlab.analysis.memory import check_options, training_memory
 from cnnlab.analysis.rows import FP32, Summary, Totals
 from cnnlab.analysis.shapes import parse_shape, shape_text
-from cnnlab.analysis.ops import ShapeError
+from cnnlab.analysis.ops import NOMINAL_FIELD, ShapeError
 from cnnlab.analysis.trace import LayerFailure, Trace, modules_that_run, trace
 from cnnlab.errors import CnnlabError
 from cnnlab.models.external import build_model
@@ -273,6 +273,7 @@ def _summary(model_or_name, input_shape, batch, depth, precision, optimizer, mod
         other_ops=sum(row.other_ops for row in kept),
         depth=max((row.depth for row in kept), default=0),
         receptive_field=spatial[-1].receptive_field if spatial else (),
+        receptive_field_nominal=any(NOMINAL_FIELD in row.notes for row in kept),
         training_memory=training_memory(
             params=total,
             trainable=trainable,

@@ -17,7 +17,7 @@ KEYS = ("model", "input", "params", "aux", "macs", "activations", "training", "d
 def compare(models, input_shape=None, batch: int = 1, fmt: str = "table", lang: str = "en", *,
             layout: str = "chw", model_kwargs: dict | None = None) -> str:
     """One row of totals per model, each at its own default input unless `input_shape` is given."""
-    columns, _ = labels(lang)
+    columns, words = labels(lang)
     readable = fmt in ("table", "md", "html")
     results = [summary(model, input_shape, batch, model_kwargs=model_kwargs if isinstance(model, str) else None)
                for model in models]
@@ -36,6 +36,8 @@ def compare(models, input_shape=None, batch: int = 1, fmt: str = "table", lang: 
             "depth": t.depth,
             "rf": field_text(t.receptive_field, "size") if t.receptive_field else "—",
         }
+        if readable and t.receptive_field_nominal:
+            cells["rf"] += f" ({words['nominal']})"
         body.append([cells[k] for k in keys])
     header = [columns[k] for k in keys]
     return grid(header, body, fmt, numeric=set(range(2, len(keys))))

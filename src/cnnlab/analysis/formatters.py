@@ -335,6 +335,8 @@ def _totals_lines(summary, text: dict[str, str], layout: str) -> list[str]:
     memory = t.training_memory
     rf = t.receptive_field
     fields = ", ".join(field_text(rf, part) for part in ("size", "jump", "padding"))
+    if t.receptive_field_nominal:
+        fields += f" ({text['rf_nominal']})"
     return [
         text["title"].format(model=summary.model, shape=shape_text(summary.input_shape, layout),
                              layout=layout_text(layout), batch=b),
@@ -399,7 +401,7 @@ def _as_json(summary) -> dict:
             "input_bytes_fp32": t.input_bytes * summary.batch,
             "activation_bytes_fp32": t.activation_bytes * summary.batch,
             "macs": t.macs, "flops": t.flops, "other_ops": t.other_ops, "depth": t.depth,
-            "receptive_field": _jsonable(t.receptive_field),
+            "receptive_field": _jsonable(t.receptive_field), "receptive_field_nominal": t.receptive_field_nominal,
             "training_memory": {
                 "precision": memory.precision, "optimizer": memory.optimizer, "weights": memory.weights,
                 "gradients": memory.gradients, "optimizer_state": memory.optimizer_state,

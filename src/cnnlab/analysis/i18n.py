@@ -43,6 +43,8 @@ TOTALS = {
         "other": "other ops per image (pooling, activations, normalisation, additions)",
         "depth": "depth (conv + linear layers on the longest path)",
         "rf": "receptive field of the last feature map (size, jump, effective padding)",
+        "rf_nominal": "nominal: deformable layers move their samples, so no finite field bounds it",
+        "nominal": "nominal",
         "training": "training memory estimate ({precision}, {optimizer}, batch {batch})",
         "training_detail": "the peak of backward = weights {weights} + optimizer state {state} + saved activations "
         "still alive {alive} + gradients so far {so_far} + the running call's input and output gradients "
@@ -64,6 +66,8 @@ TOTALS = {
         "other": "每张图像的其他运算 (池化、激活、归一化、加法)",
         "depth": "深度 (最长路径上的卷积层与全连接层)",
         "rf": "最后一个特征图的感受野 (大小，等效步长，等效填充)",
+        "rf_nominal": "名义值：可变形卷积会移动采样点，没有有限的感受野能界定它",
+        "nominal": "名义值",
         "training": "训练内存估计 ({precision}，{optimizer}，批量 {batch})",
         "training_detail": "反向传播的峰值 = 权重 {weights} + 优化器状态 {state} + 尚未释放的保存激活 {alive} "
         "+ 已生成的梯度 {so_far} + 正在反向传播的那一层的输入与输出梯度 {temporary}；总计梯度 {gradients}，"

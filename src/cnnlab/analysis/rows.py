@@ -129,6 +129,7 @@ class Totals:
     depth: int  # weighted layers on the longest inference path
     receptive_field: tuple[Axis, ...]  # of the last spatial feature map
     training_memory: TrainingMemory
+    receptive_field_nominal: bool = False  # a deformable layer on the way: the regular grid's field
 
     @property
     def flops(self) -> int:
