@@ -278,7 +278,7 @@ def test_the_watch_on_the_mode_is_gone_after_a_failing_pass_too():
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_a_torchscript_module_is_refused_in_one_line_naming_it():
     conv = torch.jit.script(torch.nn.Conv2d(3, 4, 3))
-    with pytest.raises(CnnlabError, match=r"^RecursiveScriptModule: the model is a TorchScript module, .* analyse the Python module"):
+    with pytest.raises(CnnlabError, match=r"^Conv2d: the model is a TorchScript module, .* analyse the Python module"):
         cnnlab.summary(conv, (3, 8, 8))
     with pytest.raises(CnnlabError, match=r"^Sequential: 1 is a TorchScript module"):
         cnnlab.summary(torch.nn.Sequential(torch.nn.ReLU(), conv), (3, 8, 8))

@@ -39,7 +39,9 @@ class _Subject:
                 model_or_name = model_or_name.module
             self.model = model_or_name
             model_card = getattr(model_or_name, "card", None)
-            self.label = model_card.name if model_card is not None else type(model_or_name).__name__
+            scripted = isinstance(model_or_name, torch.jit.ScriptModule)  # its class is RecursiveScriptModule
+            class_name = model_or_name.original_name if scripted else type(model_or_name).__name__
+            self.label = model_card.name if model_card is not None else class_name
             self.state = _meta_state(model_or_name)
         else:
             raise CnnlabError(f"summary needs a model name or an nn.Module, not {type(model_or_name).__name__}")
