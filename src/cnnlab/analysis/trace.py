@@ -334,12 +334,12 @@ class Tracer(TorchFunctionMode):
         if not needs_grad:  # autograd keeps nothing either
             return out
         out = out.clone()  # not a leaf, as the real op's result is: in-place calls on it are allowed
-        kept = {
-            "input": [x],
-            "operands": [b for a, b in ((x, others[0]), (others[0], x)) if a.requires_grad] if others else [],
-            "output": [out],
-            "nothing": [],
-        }[result.saves]
+        if result.saves == "input":
+            kept = [x]
+        elif result.saves == "operands":  # each operand is kept for its partner's gradient
+            kept = [b for a, b in ((x, others[0]), (others[0], x)) if a.requires_grad] if others else []
+        else:
+            kept = [out] if result.saves == "output" else []
         for tensor in kept:
             self.pack(tensor)
         for shape, dtype in result.extra:  # max-pool indices, dropout masks: tensors of their own
